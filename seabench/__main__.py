@@ -1,0 +1,3 @@
+from seabench.cli import main
+
+main()

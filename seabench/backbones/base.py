@@ -1,0 +1,49 @@
+"""The backbone interface: a frozen model that maps images to pooled penultimate features."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+
+class TimmFeatures(nn.Module):
+    """A timm classifier used up to its pre-logits (pooled) output; the head is kept but unused."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.forward_head(self.model.forward_features(x), pre_logits=True)
+
+
+@dataclass
+class Backbone:
+    name: str
+    model: nn.Module
+    data_config: dict
+    dim: int
+    #: everything about the weights that changes the features (goes into the cache key)
+    identity: dict = field(default_factory=dict)
+    #: the full classifier, where one exists (used by sanity checks, never by extraction)
+    classifier: nn.Module | None = None
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def data_config_of(model: nn.Module) -> dict:
+    """The model's own preprocessing (input size, interpolation, mean/std, crop) from timm."""
+    import timm.data
+
+    cfg = timm.data.resolve_data_config({}, model=model)
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()}

@@ -1,0 +1,101 @@
+"""The dataset adapter interface and registry.
+
+An adapter knows one dataset's on-disk layout: it builds the split manifest (which items are in
+train / val / test, with labels) and opens one item as an RGB PIL image.  Everything downstream
+(extraction, caching, probing) works from the manifest, never from the adapter's own ordering.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from pathlib import Path
+from typing import ClassVar
+
+from PIL import Image
+
+from seabench.data.splits import SplitManifest
+from seabench.errors import DataNotFoundError, SeabenchError
+
+
+class DatasetAdapter(ABC):
+    name: ClassVar[str]
+    num_classes: ClassVar[int]
+    metric: ClassVar[str] = "top1"
+    multilabel: ClassVar[bool] = False
+    val_source: ClassVar[str] = "holdout20"
+    #: what the user must place under --data-root; shown when the data is missing
+    layout: ClassVar[str] = ""
+    #: whether --download can fetch it with torchvision
+    downloadable: ClassVar[bool] = False
+    #: one line for `seabench datasets`
+    description: ClassVar[str] = ""
+    #: split sizes of the literature protocol (train / val / test), for `seabench datasets`
+    sizes: ClassVar[str] = ""
+
+    def __init__(self, root: str | Path | None = None, download: bool = False):
+        self.root = Path(root).expanduser() if root is not None else Path("data")
+        self.download = download
+        self._manifest: SplitManifest | None = None
+
+    @abstractmethod
+    def build_manifest(self) -> SplitManifest:
+        """Read the on-disk layout and return the split manifest (not yet checked)."""
+
+    @abstractmethod
+    def open(self, item: str | int) -> Image.Image:
+        """One item of the manifest as an RGB image."""
+
+    def is_available(self) -> bool:
+        """Whether the data is present under the root (cheap: no full scan)."""
+        return True
+
+    def manifest(self) -> SplitManifest:
+        if self._manifest is None:
+            if not self.is_available() and not self.download:
+                self.missing()
+            m = self.build_manifest()
+            m.check()
+            self._manifest = m
+        return self._manifest
+
+    def missing(self) -> None:
+        hint = " or pass --download" if self.downloadable else ""
+        raise DataNotFoundError(
+            f"{self.name} not found under {self.root}: place {self.layout}{hint}"
+        )
+
+    def identity(self) -> dict:
+        """What of the dataset goes into the feature-cache key (besides the manifest hash)."""
+        return {"name": self.name}
+
+
+DATASETS: dict[str, type[DatasetAdapter]] = {}
+_PREFIXED: dict[str, Callable[[str, Path | None, bool], DatasetAdapter]] = {}
+
+
+def register_dataset(cls: type[DatasetAdapter]) -> type[DatasetAdapter]:
+    DATASETS[cls.name] = cls
+    return cls
+
+
+def register_prefix(prefix: str):
+    """Register a factory for names like ``prefix:ARG`` (e.g. ``imagefolder:/data/birds``)."""
+
+    def deco(fn):
+        _PREFIXED[prefix] = fn
+        return fn
+
+    return deco
+
+
+def get_dataset(name: str, root: str | Path | None = None, download: bool = False) -> DatasetAdapter:
+    if ":" in name:
+        prefix, arg = name.split(":", 1)
+        if prefix in _PREFIXED:
+            return _PREFIXED[prefix](arg, root, download)
+    if name not in DATASETS:
+        known = ", ".join(sorted(DATASETS)) + (", " + ", ".join(f"{p}:PATH" for p in _PREFIXED)
+                                               if _PREFIXED else "")
+        raise SeabenchError(f"unknown dataset {name!r}; known datasets: {known}")
+    return DATASETS[name](root, download)

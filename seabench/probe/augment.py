@@ -1,0 +1,147 @@
+"""Feature-space augmentations, registered by name.
+
+Every augmentation is one function ``fn(x, targets, weight, strength, ctx) -> (x_aug, targets_aug)``
+with ``x`` (B, d) L2-normalised features, ``targets`` (B, C), ``weight`` (K, C, d) the K classifiers
+being trained together and ``strength`` (K,) one strength per classifier.  It returns features of
+shape (B, d) or (K, B, d) and targets of shape (B, C) or (K, B, C).  Adding an augmentation is one
+decorated function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from seabench.probe.losses import residual
+from seabench.probe.sea import EPS, semantic_direction
+
+
+@dataclass
+class AugContext:
+    alpha: float
+    lamda: float
+    delta: float
+    multilabel: bool
+    generator: torch.Generator
+
+
+AugFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, AugContext],
+                 tuple[torch.Tensor, torch.Tensor]]
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    name: str
+    fn: AugFn
+    strength_name: str | None
+    grid: tuple[float, ...]
+    default: float
+    help: str
+
+
+AUGMENTATIONS: dict[str, Augmentation] = {}
+
+
+def register(name: str, *, strength: str | None, grid: tuple[float, ...], default: float,
+             help: str) -> Callable[[AugFn], AugFn]:
+    def deco(fn: AugFn) -> AugFn:
+        AUGMENTATIONS[name] = Augmentation(name, fn, strength, grid, default, help)
+        return fn
+
+    return deco
+
+
+def get_augmentation(name: str) -> Augmentation:
+    from seabench.errors import SeabenchError
+
+    if name not in AUGMENTATIONS:
+        raise SeabenchError(
+            f"unknown augmentation {name!r}; choose one of: {', '.join(AUGMENTATIONS)}"
+        )
+    return AUGMENTATIONS[name]
+
+
+def _col(strength: torch.Tensor) -> torch.Tensor:
+    return strength[:, None, None]
+
+
+def _gradient_direction(x, targets, weight, ctx: AugContext) -> torch.Tensor:
+    """Normalised dL/dx for each classifier: (K, B, d)."""
+    z = x @ weight.transpose(-1, -2)
+    r = residual(z, targets, lamda=ctx.lamda, delta=ctx.delta, multilabel=ctx.multilabel)
+    return F.normalize(r @ weight, dim=-1, eps=EPS)
+
+
+@register("none", strength=None, grid=(0.0,), default=0.0, help="plain linear probe")
+def aug_none(x, targets, weight, strength, ctx):
+    return x, targets
+
+
+@register("sea", strength="eta", grid=(0.05, 0.1, 0.2, 0.4, 0.8), default=0.8,
+          help="SeA: gradient projected onto the span of the other in-batch features")
+def aug_sea(x, targets, weight, strength, ctx):
+    g = _gradient_direction(x, targets, weight, ctx)
+    s = semantic_direction(x, g, ctx.alpha)
+    return F.normalize(x + _col(strength) * s, dim=-1, eps=EPS), targets
+
+
+@register("adv", strength="eta", grid=(0.05, 0.1, 0.2, 0.4, 0.8), default=0.8,
+          help="ablation: the normalised loss gradient itself, no projection")
+def aug_adv(x, targets, weight, strength, ctx):
+    g = _gradient_direction(x, targets, weight, ctx)
+    return F.normalize(x + _col(strength) * g, dim=-1, eps=EPS), targets
+
+
+@register("random", strength="eta", grid=(0.05, 0.1, 0.2, 0.4, 0.8), default=0.8,
+          help="ablation: a random unit direction")
+def aug_random(x, targets, weight, strength, ctx):
+    k = strength.shape[0]
+    noise = torch.randn((k, *x.shape), generator=ctx.generator, device=x.device, dtype=x.dtype)
+    return F.normalize(x + _col(strength) * F.normalize(noise, dim=-1), dim=-1, eps=EPS), targets
+
+
+@register("noise", strength="sigma", grid=(0.05, 0.1, 0.2, 0.4, 0.8), default=0.2,
+          help="Gaussian noise with expected norm sigma")
+def aug_noise(x, targets, weight, strength, ctx):
+    k, d = strength.shape[0], x.shape[-1]
+    noise = torch.randn((k, *x.shape), generator=ctx.generator, device=x.device, dtype=x.dtype)
+    return F.normalize(x + _col(strength) * noise / d**0.5, dim=-1, eps=EPS), targets
+
+
+@register("dropout", strength="p", grid=(0.1, 0.2, 0.3, 0.5), default=0.2,
+          help="random feature masking with drop probability p")
+def aug_dropout(x, targets, weight, strength, ctx):
+    k = strength.shape[0]
+    u = torch.rand((k, *x.shape), generator=ctx.generator, device=x.device, dtype=x.dtype)
+    keep = (u >= _col(strength)).to(x.dtype)
+    return F.normalize(x * keep, dim=-1, eps=EPS), targets
+
+
+@register("mixup", strength="beta", grid=(0.1, 0.2, 0.4, 1.0), default=0.2,
+          help="feature mixup with label mixing, lambda ~ Beta(beta, beta)")
+def aug_mixup(x, targets, weight, strength, ctx):
+    k, b = strength.shape[0], x.shape[0]
+    conc = strength.to(torch.float32).cpu()
+    lam = torch.distributions.Beta(conc, conc).sample((b,)).T  # (K, B)
+    lam = lam.to(device=x.device, dtype=x.dtype)[..., None]
+    perm = torch.randperm(b, generator=ctx.generator, device=ctx.generator.device).to(x.device)
+    xa = lam * x + (1 - lam) * x[perm]
+    ta = lam * targets + (1 - lam) * targets[perm]
+    return F.normalize(xa, dim=-1, eps=EPS), ta.expand(k, -1, -1)
+
+
+@register("nn", strength="t", grid=(0.1, 0.2, 0.4, 0.6), default=0.2,
+          help="move toward the nearest same-class neighbour in the batch by a fraction t")
+def aug_nn(x, targets, weight, strength, ctx):
+    b = x.shape[0]
+    same = (targets @ targets.T) > 0
+    same.fill_diagonal_(False)
+    sim = (x @ x.T).masked_fill(~same, float("-inf"))
+    best = sim.argmax(dim=-1)
+    has = same.any(dim=-1, keepdim=True)
+    step = torch.where(has, x[best] - x, torch.zeros_like(x))
+    del b
+    return F.normalize(x + _col(strength) * step, dim=-1, eps=EPS), targets
