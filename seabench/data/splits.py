@@ -82,11 +82,27 @@ class SplitManifest:
         return {int(v) for v in labels}
 
     def subset(self, per_split: int) -> SplitManifest:
-        """The first ``per_split`` items of each split: a tiny slice for tests and smoke runs."""
-        splits = {s: {"items": v["items"][:per_split], "labels": v["labels"][:per_split]}
-                  for s, v in self.splits.items()}
+        """About ``per_split`` items of each split, the first ones of every class in turn.
+
+        A tiny but class-balanced slice for tests and smoke runs (its own manifest hash).
+        """
+        splits = {}
+        for name, v in self.splits.items():
+            keys = [self._class_key(lab) for lab in v["labels"]]
+            rank: dict = {}
+            order = []
+            for i, k in enumerate(keys):
+                order.append((rank.get(k, 0), i))
+                rank[k] = rank.get(k, 0) + 1
+            chosen = sorted(i for _, i in sorted(order)[:per_split])
+            splits[name] = {"items": [v["items"][i] for i in chosen],
+                            "labels": [v["labels"][i] for i in chosen]}
         return SplitManifest(self.dataset, self.num_classes, splits, self.multilabel,
                              self.val_source, {**self.notes, "subset": per_split})
+
+    @staticmethod
+    def _class_key(label):
+        return tuple(label) if isinstance(label, list) else label
 
     def to_dict(self) -> dict:
         return {"dataset": self.dataset, "num_classes": self.num_classes,
