@@ -1,11 +1,15 @@
 """The content-addressed feature cache.
 
 An entry's key hashes everything that changes the numbers (backbone identity and weights hash,
-transform, dataset, split-manifest hash, dtype, cache format).  An entry is a directory
-``<home>/features/<key>/`` holding ``features.safetensors`` (``{split}_x``, ``{split}_y``),
-``manifest.json`` and ``meta.json`` (the key's inputs, counts, a sha256 of the tensors file).
-It appears by an atomic rename of a finished temp directory, so a reader never sees half of one;
-its checksum is verified on every read.
+layout, pooling, transform, dataset, split-manifest hash, dtype, cache format).  An entry is a
+directory ``<home>/features/<key>/`` holding ``features.safetensors`` (``{split}_x``,
+``{split}_y``), ``manifest.json`` and ``meta.json`` (the key's inputs, counts, a sha256 of the
+tensors file, the seabench version and the wall time).  It appears by an atomic rename of a
+finished temp directory, so a reader never sees half of one; its checksum is verified on every
+read, and a damaged or stale entry raises :class:`CorruptEntry` instead of being used.
+
+Beside the entries live ``<key>.partial/`` (the finished chunks of an unfinished extraction) and
+``.locks/<key>.lock`` (one extraction of a key at a time).
 """
 
 from __future__ import annotations
@@ -14,10 +18,13 @@ import hashlib
 import json
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from filelock import FileLock, Timeout
 from safetensors.torch import load_file
 
 from seabench._io import atomic_write_json, canonical_json
@@ -27,14 +34,17 @@ from seabench.errors import DataNotFoundError, SeabenchError
 
 FORMAT_VERSION = 1
 TENSORS = "features.safetensors"
+PARTIAL = ".partial"
+TMP_PREFIX = ".tmp-"
 
 
 def cache_key(inputs: dict) -> str:
+    """The entry name: a hash of the key's inputs and the cache format version."""
     return hashlib.sha256(canonical_json({"format": FORMAT_VERSION, **inputs}).encode()).hexdigest()[:20]
 
 
 class CorruptEntry(SeabenchError):
-    pass
+    """A cache entry whose files do not match its sidecar (damaged, truncated or stale)."""
 
 
 @dataclass
@@ -51,21 +61,38 @@ class CacheEntry:
     def backbone(self) -> str:
         return self.meta["backbone_name"]
 
+    @property
+    def created_unix(self) -> float:
+        """When the entry was committed (meta's timestamp; the sidecar's mtime for old entries)."""
+        if "created_unix" in self.meta:
+            return float(self.meta["created_unix"])
+        return (self.path / "meta.json").stat().st_mtime
+
     def manifest(self) -> SplitManifest:
         return SplitManifest.load(self.path / "manifest.json")
 
     def verify(self) -> None:
-        """Raise CorruptEntry if the tensors file is missing or its checksum differs."""
+        """Raise CorruptEntry if a file is missing, the checksum differs or the key is stale."""
+        rebuild = "run the same `seabench extract` again to rebuild it"
+        if self.meta.get("key") != self.key or cache_key(self.meta.get("inputs", {})) != self.key:
+            raise CorruptEntry(
+                f"cache entry {self.key} is stale (its key inputs hash to another key, or it was "
+                f"written by another cache format); {rebuild}"
+            )
         tensors = self.path / TENSORS
         if not tensors.is_file():
-            raise CorruptEntry(f"cache entry {self.key} has no tensors file")
+            raise CorruptEntry(f"cache entry {self.key} has no tensors file; {rebuild}")
         if file_sha256(tensors) != self.meta.get("sha256"):
-            raise CorruptEntry(
-                f"cache entry {self.key} is corrupted (checksum mismatch); "
-                f"delete it with `seabench cache prune --key {self.key}` and extract again"
-            )
+            raise CorruptEntry(f"cache entry {self.key} is corrupted (checksum mismatch); {rebuild}")
+        try:
+            manifest = self.manifest()
+        except (OSError, ValueError, KeyError, SeabenchError) as exc:
+            raise CorruptEntry(f"cache entry {self.key} has a damaged manifest.json; {rebuild}") from exc
+        if manifest.hash != self.meta["inputs"].get("manifest"):
+            raise CorruptEntry(f"cache entry {self.key}: manifest.json is not the keyed split; {rebuild}")
 
     def load(self, verify: bool = True) -> dict[str, torch.Tensor]:
+        """The tensors ``{split}_x`` / ``{split}_y``, checked against the sidecar first."""
         if verify:
             self.verify()
         tensors = load_file(str(self.path / TENSORS))
@@ -78,6 +105,15 @@ class CacheEntry:
         return sum(p.stat().st_size for p in self.path.iterdir() if p.is_file())
 
 
+@dataclass
+class BrokenEntry:
+    """A directory that looks like an entry but whose sidecar cannot be read."""
+
+    key: str
+    path: Path
+    reason: str
+
+
 class FeatureCache:
     def __init__(self, directory: Path):
         self.directory = Path(directory)
@@ -86,10 +122,18 @@ class FeatureCache:
         return self.directory / key
 
     def partial_path(self, key: str) -> Path:
-        return self.directory / f"{key}.partial"
+        return self.directory / f"{key}{PARTIAL}"
 
     def lock_path(self, key: str) -> Path:
-        return self.directory / f"{key}.lock"
+        return self.directory / ".locks" / f"{key}.lock"
+
+    @contextmanager
+    def lock(self, key: str, timeout: float = -1) -> Iterator[None]:
+        """Hold the key's file lock: one extraction of a key at a time, across processes."""
+        path = self.lock_path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(path), timeout=timeout):
+            yield
 
     def get(self, key: str) -> CacheEntry | None:
         meta_path = self.entry_path(key) / "meta.json"
@@ -97,23 +141,50 @@ class FeatureCache:
             return None
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise CorruptEntry(f"cache entry {key} has an unreadable meta.json") from exc
+            if not isinstance(meta, dict) or "inputs" not in meta or "counts" not in meta:
+                raise ValueError("not a sidecar")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise CorruptEntry(
+                f"cache entry {key} has an unreadable meta.json; "
+                "run the same `seabench extract` again to rebuild it"
+            ) from exc
         return CacheEntry(key, self.entry_path(key), meta)
 
+    def scan(self) -> tuple[list[CacheEntry], list[BrokenEntry]]:
+        """Every committed entry, and the entry directories whose sidecar is unreadable."""
+        entries: list[CacheEntry] = []
+        broken: list[BrokenEntry] = []
+        if not self.directory.is_dir():
+            return entries, broken
+        for p in sorted(self.directory.iterdir()):
+            if not p.is_dir() or p.name.endswith(PARTIAL) or p.name.startswith("."):
+                continue
+            try:
+                entry = self.get(p.name)
+            except CorruptEntry as exc:
+                broken.append(BrokenEntry(p.name, p, str(exc)))
+                continue
+            if entry is None:
+                broken.append(BrokenEntry(p.name, p, "no meta.json"))
+            else:
+                entries.append(entry)
+        return entries, broken
+
     def entries(self) -> list[CacheEntry]:
+        return self.scan()[0]
+
+    def partials(self) -> list[Path]:
+        """Unfinished extractions (finished chunks of a run that has not committed)."""
         if not self.directory.is_dir():
             return []
-        out = []
-        for p in sorted(self.directory.iterdir()):
-            if p.is_dir() and not p.name.endswith(".partial") and (p / "meta.json").is_file():
-                try:
-                    entry = self.get(p.name)
-                except CorruptEntry:
-                    continue
-                if entry is not None:
-                    out.append(entry)
-        return out
+        return sorted(p for p in self.directory.iterdir()
+                      if p.is_dir() and p.name.endswith(PARTIAL))
+
+    def temporaries(self) -> list[Path]:
+        """Temp directories a killed commit left behind."""
+        if not self.directory.is_dir():
+            return []
+        return sorted(p for p in self.directory.iterdir() if p.name.startswith(TMP_PREFIX))
 
     def find(self, dataset: str, backbone: str, **match) -> CacheEntry:
         """The newest entry for a dataset and backbone (optionally matching transform fields)."""
@@ -129,20 +200,26 @@ class FeatureCache:
 
     def commit(self, key: str, inputs: dict, manifest: SplitManifest,
                tensors_file: Path, extra: dict) -> CacheEntry:
-        """Move a finished tensors file into a new entry, atomically."""
-        tmp = self.directory / f".{key}.{time.time_ns()}.tmp"
+        """Move a finished tensors file into a new entry, atomically (call with the key's lock)."""
+        if cache_key(inputs) != key:
+            raise ValueError("commit: the key does not hash the given inputs")
+        tmp = self.directory / f"{TMP_PREFIX}{key}.{time.time_ns()}"
         tmp.mkdir(parents=True)
         try:
             shutil.move(str(tensors_file), tmp / TENSORS)
             manifest.save(tmp / "manifest.json")
             counts = {s: len(manifest.items(s)) for s in SPLITS}
+            now = time.time()
             meta = {"key": key, "format": FORMAT_VERSION, "inputs": inputs, "counts": counts,
                     "sha256": file_sha256(tmp / TENSORS),
-                    "created": time.strftime("%Y-%m-%dT%H:%M:%S"), **extra}
+                    "created": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(now)),
+                    "created_unix": round(now, 3), **extra}
             atomic_write_json(tmp / "meta.json", meta)
             final = self.entry_path(key)
-            if final.exists():
-                shutil.rmtree(final)
+            if final.exists():  # a damaged entry being rebuilt: move it aside, then drop it
+                old = self.directory / f"{TMP_PREFIX}{key}.old.{time.time_ns()}"
+                final.rename(old)
+                shutil.rmtree(old, ignore_errors=True)
             tmp.rename(final)
         finally:
             if tmp.exists():
@@ -150,7 +227,52 @@ class FeatureCache:
         return self.get(key)
 
     def remove(self, key: str) -> None:
+        """Delete an entry and its unfinished chunks (the lock file stays: waiters may hold it)."""
         for p in (self.entry_path(key), self.partial_path(key)):
             if p.exists():
                 shutil.rmtree(p)
-        self.lock_path(key).unlink(missing_ok=True)
+
+    def prune(self, *, older_than_days: float | None = None, keys: tuple[str, ...] = (),
+              partials: bool = True, now: float | None = None) -> list[str]:
+        """Delete entries older than N days or with the given keys (prefixes allowed), unreadable
+        entries, and stale unfinished extractions; return what was removed.
+
+        An entry or partial whose lock is held by a running extraction is left alone.
+        """
+        now = time.time() if now is None else now
+        entries, broken = self.scan()
+        known = {e.key for e in entries} | {b.key for b in broken}
+        for k in keys:
+            if not any(key.startswith(k) for key in known):
+                raise SeabenchError(f"no cache entry with key {k!r} in {self.directory}; "
+                                    "list them with `seabench cache ls`")
+        cutoff = None if older_than_days is None else now - older_than_days * 86400.0
+        doomed: list[tuple[str, str]] = []
+        for e in entries:
+            by_key = any(e.key.startswith(k) for k in keys)
+            by_age = cutoff is not None and e.created_unix < cutoff
+            if by_key or by_age:
+                doomed.append((e.key, "entry"))
+        doomed += [(b.key, "broken entry") for b in broken]
+        if partials:
+            for p in self.partials():
+                age_ok = cutoff is None or p.stat().st_mtime < cutoff
+                if age_ok:
+                    doomed.append((p.name[: -len(PARTIAL)], "partial"))
+        removed = []
+        for key, kind in doomed:
+            try:
+                with self.lock(key, timeout=0):
+                    if kind == "partial":
+                        shutil.rmtree(self.partial_path(key), ignore_errors=True)
+                        removed.append(f"{key}{PARTIAL}")
+                    else:
+                        self.remove(key)
+                        removed.append(key)
+            except Timeout:
+                continue  # an extraction of this key is running right now
+        for tmp in self.temporaries():
+            if cutoff is None or tmp.stat().st_mtime < min(cutoff, now - 3600):
+                shutil.rmtree(tmp, ignore_errors=True)
+                removed.append(tmp.name)
+        return removed
