@@ -46,7 +46,9 @@ class _CIFAR(FileDataset):
                 with open(self.base / name, "rb") as f:
                     try:
                         entry = pickle.load(f, encoding="latin1")
-                        data.append(np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+                        data.append(
+                            np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+                        )
                         labels.extend(int(v) for v in entry[self.label_key])
                     except (pickle.UnpicklingError, KeyError, ValueError, EOFError) as exc:
                         raise SeabenchError(
@@ -65,7 +67,7 @@ class _CIFAR(FileDataset):
 
     def open(self, item) -> Image.Image:
         part, index = str(item).split("/")
-        return Image.fromarray(self._arrays[part][0][int(index)], mode="RGB")
+        return Image.fromarray(self._arrays[part][0][int(index)])
 
 
 @register_dataset

@@ -128,15 +128,18 @@ def holdout(items: Sequence[str], labels: Sequence[int]) -> tuple[dict, dict]:
     items = [items[i] for i in order]
     labels = [labels[i] for i in order]
     keep, held = stratified_split(labels, HOLDOUT_FRACTION, HOLDOUT_SEED)
-    return (split([items[i] for i in keep], [labels[i] for i in keep]),
-            split([items[i] for i in held], [labels[i] for i in held]))
+    return (
+        split([items[i] for i in keep], [labels[i] for i in keep]),
+        split([items[i] for i in held], [labels[i] for i in held]),
+    )
 
 
 def make_manifest(adapter: DatasetAdapter, splits: dict[str, dict], **notes) -> SplitManifest:
     if adapter.val_source == "holdout20":
         notes = {"holdout_seed": HOLDOUT_SEED, "holdout_fraction": HOLDOUT_FRACTION, **notes}
-    return SplitManifest(adapter.name, adapter.num_classes, splits, adapter.multilabel,
-                         adapter.val_source, notes)
+    return SplitManifest(
+        adapter.name, adapter.num_classes, splits, adapter.multilabel, adapter.val_source, notes
+    )
 
 
 def torchvision_files(make: Callable[[], object], dataset: str) -> tuple[list[Path], list[int]]:
@@ -148,10 +151,11 @@ def torchvision_files(make: Callable[[], object], dataset: str) -> tuple[list[Pa
     try:
         ds = make()
     except (RuntimeError, FileNotFoundError, KeyError, ValueError) as exc:
-        raise DataNotFoundError(f"{dataset}: torchvision could not read the dataset: {exc}") \
-            from exc
+        raise DataNotFoundError(
+            f"{dataset}: torchvision could not read the dataset: {exc}"
+        ) from exc
     if hasattr(ds, "_samples"):
-        paths, labels = zip(*ds._samples) if ds._samples else ((), ())
+        paths, labels = zip(*ds._samples, strict=True) if ds._samples else ((), ())
     else:
         files = getattr(ds, "_image_files", None)
         if files is None:

@@ -1,0 +1,178 @@
+"""The fine-grained datasets: Aircraft, Stanford Cars, Flowers-102, Food-101, Oxford-IIIT Pets.
+
+torchvision reads the official split lists of Aircraft, Cars, Food and Pets and downloads all but
+Cars; Flowers is read here with scipy because torchvision's reader refuses ``.mat`` files whose
+md5 differs from the original's.  Official val splits: Aircraft, Flowers; the others hold out a
+seeded, stratified 20% of train as val.
+"""
+
+from __future__ import annotations
+
+from seabench.data.base import register_dataset
+from seabench.data.files import FileDataset, holdout, make_manifest, split, torchvision_files
+from seabench.data.splits import SplitManifest
+from seabench.errors import SeabenchError
+
+
+class _TorchvisionLists(FileDataset):
+    """An adapter whose splits come from a torchvision class reading the official lists."""
+
+    def _read(self, **kwargs) -> tuple[list[str], list[int]]:
+        cls = self._torchvision_class()
+        paths, labels = torchvision_files(lambda: cls(str(self.root), **kwargs), self.name)
+        return [self.rel(p) for p in paths], labels
+
+    def _torchvision_class(self):
+        raise NotImplementedError
+
+    def fetch(self) -> None:
+        self._torchvision_class()(str(self.root), download=True)
+
+
+@register_dataset
+class Aircraft(_TorchvisionLists):
+    """FGVC-Aircraft 2013b at the variant level (100 classes), official train / val / test."""
+
+    name = "aircraft"
+    num_classes = 100
+    metric = "mean_per_class"
+    val_source = "official"
+    downloadable = True
+    folder = "fgvc-aircraft-2013b"
+    required = ("data/images", "data/variants.txt", "data/images_variant_test.txt")
+    layout = (
+        "fgvc-aircraft-2013b/data/{images/*.jpg, variants.txt, images_variant_{train,val,test}.txt}"
+    )
+    description = "FGVC-Aircraft: 100 aircraft variants"
+    sizes = "3,334 / 3,333 / 3,333"
+
+    def _torchvision_class(self):
+        from torchvision.datasets import FGVCAircraft
+
+        return FGVCAircraft
+
+    def build_manifest(self) -> SplitManifest:
+        splits = {
+            s: split(*self._read(split=s, annotation_level="variant"))
+            for s in ("train", "val", "test")
+        }
+        return make_manifest(self, splits, annotation_level="variant")
+
+
+@register_dataset
+class Cars(_TorchvisionLists):
+    """Stanford Cars (196 classes); the original host is gone, so it cannot be downloaded."""
+
+    name = "cars"
+    num_classes = 196
+    folder = "stanford_cars"
+    required = (
+        "devkit/cars_meta.mat",
+        "devkit/cars_train_annos.mat",
+        "cars_train",
+        "cars_test",
+        "cars_test_annos_withlabels.mat",
+    )
+    layout = (
+        "stanford_cars/{devkit/cars_meta.mat, devkit/cars_train_annos.mat, cars_train/, "
+        "cars_test/, cars_test_annos_withlabels.mat} (images from a mirror, the labelled "
+        "test annotations from the devkit's cars_test_annos_withlabels.mat)"
+    )
+    description = "Stanford Cars: 196 car models"
+    sizes = "~6,515 / ~1,629 / 8,041"
+
+    def _torchvision_class(self):
+        from torchvision.datasets import StanfordCars
+
+        return StanfordCars
+
+    def build_manifest(self) -> SplitManifest:
+        train, val = holdout(*self._read(split="train"))
+        test = split(*self._read(split="test"))
+        return make_manifest(self, {"train": train, "val": val, "test": test})
+
+
+@register_dataset
+class Food(_TorchvisionLists):
+    name = "food"
+    num_classes = 101
+    downloadable = True
+    folder = "food-101"
+    required = ("images", "meta/train.json", "meta/test.json")
+    layout = "food-101/{images/<class>/*.jpg, meta/train.json, meta/test.json}"
+    description = "Food-101: 101 dishes"
+    sizes = "60,600 / 15,150 / 25,250"
+
+    def _torchvision_class(self):
+        from torchvision.datasets import Food101
+
+        return Food101
+
+    def build_manifest(self) -> SplitManifest:
+        train, val = holdout(*self._read(split="train"))
+        test = split(*self._read(split="test"))
+        return make_manifest(self, {"train": train, "val": val, "test": test})
+
+
+@register_dataset
+class Pets(_TorchvisionLists):
+    name = "pets"
+    num_classes = 37
+    metric = "mean_per_class"
+    downloadable = True
+    folder = "oxford-iiit-pet"
+    required = ("images", "annotations/trainval.txt", "annotations/test.txt")
+    layout = "oxford-iiit-pet/{images/*.jpg, annotations/trainval.txt, annotations/test.txt}"
+    description = "Oxford-IIIT Pets: 37 cat and dog breeds"
+    sizes = "~2,944 / ~736 / 3,669"
+
+    def _torchvision_class(self):
+        from torchvision.datasets import OxfordIIITPet
+
+        return OxfordIIITPet
+
+    def build_manifest(self) -> SplitManifest:
+        train, val = holdout(*self._read(split="trainval"))
+        test = split(*self._read(split="test"))
+        return make_manifest(self, {"train": train, "val": val, "test": test})
+
+
+@register_dataset
+class Flowers(FileDataset):
+    """Oxford Flowers-102: official train / val / test from setid.mat, labels imagelabels.mat."""
+
+    name = "flowers"
+    num_classes = 102
+    metric = "mean_per_class"
+    val_source = "official"
+    downloadable = True
+    folder = "flowers-102"
+    required = ("jpg", "imagelabels.mat", "setid.mat")
+    layout = "flowers-102/{jpg/image_%05d.jpg, imagelabels.mat, setid.mat}"
+    description = "Oxford Flowers-102: 102 flower species"
+    sizes = "1,020 / 1,020 / 6,149"
+
+    def fetch(self) -> None:
+        from torchvision.datasets import Flowers102
+
+        Flowers102(str(self.root), download=True)
+
+    def build_manifest(self) -> SplitManifest:
+        from scipy.io import loadmat
+
+        labels = loadmat(self.base / "imagelabels.mat", squeeze_me=True)["labels"]
+        label_of = {i: int(v) - 1 for i, v in enumerate(labels.ravel().tolist(), 1)}
+        setid = loadmat(self.base / "setid.mat", squeeze_me=True)
+        splits = {}
+        for name, key in (("train", "trnid"), ("val", "valid"), ("test", "tstid")):
+            ids = [int(i) for i in setid[key].ravel().tolist()]
+            unknown = [i for i in ids if i not in label_of]
+            if unknown:
+                raise SeabenchError(
+                    f"flowers: setid.mat lists image {unknown[0]} that imagelabels.mat has no "
+                    "label for; the two files come from different copies"
+                )
+            splits[name] = split(
+                [f"jpg/image_{i:05d}.jpg" for i in ids], [label_of[i] for i in ids]
+            )
+        return make_manifest(self, splits)
