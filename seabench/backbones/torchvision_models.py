@@ -1,49 +1,126 @@
-"""torchvision classification models as frozen feature extractors (the head replaced by identity)."""
+"""torchvision classification models as frozen feature extractors.
+
+The feature is the input of the last linear layer of the head (ResNet ``fc``, EfficientNet
+``classifier.1``, MobileNet-v3 ``classifier.3``, VGG ``classifier.6``, ViT ``heads.head``): that
+layer becomes an identity.  Pretrained weights are the name's ``DEFAULT`` weights (a download into
+the torch hub cache), preprocessed with the transform those weights were evaluated with.
+"""
 
 from __future__ import annotations
 
+import torch
 import torchvision
 from torch import nn
 
 from seabench.backbones.base import Backbone
 from seabench.errors import SeabenchError
 
+_HEADS = ("fc", "classifier", "head", "heads")
+
 
 def is_torchvision(name: str) -> bool:
-    return name in torchvision.models.list_models(module=torchvision.models)
+    return name.removeprefix("torchvision:") in torchvision.models.list_models(
+        module=torchvision.models
+    )
 
 
-def _strip_head(model: nn.Module) -> int:
-    for attr in ("fc", "classifier", "head", "heads"):
+def head_linear(model: nn.Module) -> tuple[str, nn.Linear]:
+    """The dotted name and module of the last linear layer of the model's head."""
+    for attr in _HEADS:
         head = getattr(model, attr, None)
         if head is None:
             continue
-        linear = head if isinstance(head, nn.Linear) else next(
-            (m for m in reversed(list(head.modules())) if isinstance(m, nn.Linear)), None)
-        if linear is None:
-            continue
-        setattr(model, attr, nn.Identity())
-        return linear.in_features
-    raise SeabenchError("could not find the classification head of this torchvision model")
+        if isinstance(head, nn.Linear):
+            return attr, head
+        linears = [(n, m) for n, m in head.named_modules() if isinstance(m, nn.Linear)]
+        if linears:
+            sub, linear = linears[-1]
+            return f"{attr}.{sub}", linear
+    raise SeabenchError(
+        f"cannot find a linear classification head in {type(model).__name__}; "
+        "use a model whose head ends in a linear layer"
+    )
 
 
-def create_torchvision(name: str, pretrained: bool = True) -> Backbone:
-    try:
-        weights = "DEFAULT" if pretrained else None
-        model = torchvision.models.get_model(name, weights=weights)
-    except Exception as exc:
+def strip_head(model: nn.Module) -> tuple[str, int]:
+    """Replace the head's last linear layer by an identity; return its name and input width."""
+    path, linear = head_linear(model)
+    model.set_submodule(path, nn.Identity())
+    return path, linear.in_features
+
+
+def torchvision_pooling(name: str, pooling: str | None) -> str:
+    """torchvision models pool one way (ViTs: class token; others: average); check a request."""
+    native = "cls" if name.removeprefix("torchvision:").startswith("vit_") else "avg"
+    if pooling is not None and pooling != native:
         raise SeabenchError(
-            f"could not get pretrained torchvision weights for {name!r} ({type(exc).__name__}); "
-            "without network access pass a local file with --weights FILE"
+            f"torchvision {name} pools with {native!r} only; --pooling {pooling} needs the timm "
+            "version of the model"
+        )
+    return native
+
+
+def _data_config(weights) -> dict:
+    t = weights.transforms()
+    crop = int(t.crop_size[0])
+    resize = int(t.resize_size[0]) if t.resize_size else crop
+    return {
+        "input_size": [3, crop, crop],
+        "interpolation": t.interpolation.value,
+        "mean": [float(v) for v in t.mean],
+        "std": [float(v) for v in t.std],
+        "crop_pct": crop / resize,
+        "crop_mode": "center",
+    }
+
+
+def torchvision_checkpoint_model(name: str) -> tuple[nn.Module, str, int]:
+    """A randomly initialised model for a checkpoint: (model without head, head name, dim)."""
+    model = torchvision.models.get_model(name.removeprefix("torchvision:"), weights=None)
+    path, dim = strip_head(model)
+    return model.eval(), path, dim
+
+
+def create_torchvision(name: str, pretrained: bool = True, pooling: str | None = None) -> Backbone:
+    """A torchvision model by name, with its DEFAULT weights when pretrained (needs the network
+    the first time; later runs read the torch hub cache)."""
+    arch = name.removeprefix("torchvision:")
+    pooled = torchvision_pooling(arch, pooling)
+    weights = torchvision.models.get_model_weights(arch).DEFAULT if pretrained else None
+    try:
+        model = torchvision.models.get_model(arch, weights=weights)
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise SeabenchError(
+            f"could not download torchvision weights {weights} for {arch!r} "
+            f"({type(exc).__name__}: {first}); without network access put the file in "
+            f"{torch.hub.get_dir()}/checkpoints or pass --weights FILE --weights-format torchvision"
         ) from exc
-    dim = _strip_head(model)
+    path, linear = head_linear(model)
+    model.set_submodule(path, nn.Identity())
+    cfg = (
+        _data_config(weights)
+        if weights is not None
+        else {
+            "input_size": [3, 224, 224],
+            "interpolation": "bilinear",
+            "mean": [0.485, 0.456, 0.406],
+            "std": [0.229, 0.224, 0.225],
+            "crop_pct": 0.875,
+            "crop_mode": "center",
+        }
+    )
     return Backbone(
         name=name,
         model=model.eval(),
-        data_config={"input_size": [3, 224, 224], "interpolation": "bilinear",
-                     "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
-                     "crop_pct": 0.875, "crop_mode": "center"},
-        dim=dim,
-        identity={"name": f"torchvision:{name}", "weights": "DEFAULT" if pretrained else "random",
-                  "layout": "torchvision", "pooling": "default"},
+        data_config=cfg,
+        dim=linear.in_features,
+        identity={
+            "name": f"torchvision:{arch}",
+            "weights": str(weights) if weights else "random",
+            "layout": "torchvision",
+            "pooling": pooled,
+        },
+        # features then the removed linear layer: the original classifier, sharing its weights
+        classifier=nn.Sequential(model, linear).eval(),
     )
