@@ -5,6 +5,11 @@ with ``x`` (B, d) L2-normalised features, ``targets`` (B, C), ``weight`` (K, C, 
 being trained together and ``strength`` (K,) one strength per classifier.  It returns features of
 shape (B, d) or (K, B, d) and targets of shape (B, C) or (K, B, C).  Adding an augmentation is one
 decorated function.
+
+An augmentation whose output rows are combinations of the batch's own rows may also register a
+``mix(x, z, targets, weight, strength, ctx) -> (A, targets_aug)`` giving the (K, B, B) matrix
+with ``x_aug = A x``; the trainer then never materialises the (K, B, d) batch (``z`` is the logits
+``x W^T`` (K, B, C), already computed once per step).  SeA does this.
 """
 
 from __future__ import annotations
@@ -12,11 +17,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from seabench.probe.losses import residual
-from seabench.probe.sea import EPS, semantic_direction
+from seabench.probe.sea import EPS, sea_mixing, semantic_direction
 
 
 @dataclass
@@ -28,8 +34,11 @@ class AugContext:
     generator: torch.Generator
 
 
-AugFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, AugContext],
-                 tuple[torch.Tensor, torch.Tensor]]
+AugFn = Callable[
+    [torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, AugContext],
+    tuple[torch.Tensor, torch.Tensor],
+]
+MixFn = Callable[..., tuple[torch.Tensor, torch.Tensor]]
 
 
 @dataclass(frozen=True)
@@ -40,15 +49,25 @@ class Augmentation:
     grid: tuple[float, ...]
     default: float
     help: str
+    mix: MixFn | None = None
 
 
 AUGMENTATIONS: dict[str, Augmentation] = {}
 
 
-def register(name: str, *, strength: str | None, grid: tuple[float, ...], default: float,
-             help: str) -> Callable[[AugFn], AugFn]:
+def register(
+    name: str,
+    *,
+    strength: str | None,
+    grid: tuple[float, ...],
+    default: float,
+    help: str,
+    mix: MixFn | None = None,
+) -> Callable[[AugFn], AugFn]:
+    """Register ``fn`` under ``name`` with its strength's name, search grid and default."""
+
     def deco(fn: AugFn) -> AugFn:
-        AUGMENTATIONS[name] = Augmentation(name, fn, strength, grid, default, help)
+        AUGMENTATIONS[name] = Augmentation(name, fn, strength, grid, default, help, mix)
         return fn
 
     return deco
@@ -80,39 +99,74 @@ def aug_none(x, targets, weight, strength, ctx):
     return x, targets
 
 
-@register("sea", strength="eta", grid=(0.05, 0.1, 0.2, 0.4, 0.8), default=0.8,
-          help="SeA: gradient projected onto the span of the other in-batch features")
+def mix_sea(x, z, targets, weight, strength, ctx: AugContext):
+    """SeA as a mixing matrix from the logits at hand (see ``sea.sea_mixing``)."""
+    r = residual(z, targets, lamda=ctx.lamda, delta=ctx.delta, multilabel=ctx.multilabel)
+    wwt = weight @ weight.transpose(-1, -2)
+    return sea_mixing(x, z, r, wwt, strength, ctx.alpha), targets
+
+
+# eta grid: 0.2-0.4 is where SeA helps on frozen features (REFERENCE.md sec. 1); the official
+# 0.8 can cost 20 points, so it is not searched (it stays the --no-search default, as published).
+@register(
+    "sea",
+    strength="eta",
+    grid=(0.1, 0.2, 0.3, 0.4),
+    default=0.8,
+    help="SeA: gradient projected onto the span of the other in-batch features",
+    mix=mix_sea,
+)
 def aug_sea(x, targets, weight, strength, ctx):
     g = _gradient_direction(x, targets, weight, ctx)
     s = semantic_direction(x, g, ctx.alpha)
     return F.normalize(x + _col(strength) * s, dim=-1, eps=EPS), targets
 
 
-@register("adv", strength="eta", grid=(0.05, 0.1, 0.2, 0.4, 0.8), default=0.8,
-          help="ablation: the normalised loss gradient itself, no projection")
+@register(
+    "adv",
+    strength="eta",
+    grid=(0.05, 0.1, 0.2, 0.4, 0.8),
+    default=0.8,
+    help="ablation: the normalised loss gradient itself, no projection",
+)
 def aug_adv(x, targets, weight, strength, ctx):
     g = _gradient_direction(x, targets, weight, ctx)
     return F.normalize(x + _col(strength) * g, dim=-1, eps=EPS), targets
 
 
-@register("random", strength="eta", grid=(0.05, 0.1, 0.2, 0.4, 0.8), default=0.8,
-          help="ablation: a random unit direction")
+@register(
+    "random",
+    strength="eta",
+    grid=(0.05, 0.1, 0.2, 0.4, 0.8),
+    default=0.8,
+    help="ablation: a random unit direction",
+)
 def aug_random(x, targets, weight, strength, ctx):
     k = strength.shape[0]
     noise = torch.randn((k, *x.shape), generator=ctx.generator, device=x.device, dtype=x.dtype)
     return F.normalize(x + _col(strength) * F.normalize(noise, dim=-1), dim=-1, eps=EPS), targets
 
 
-@register("noise", strength="sigma", grid=(0.05, 0.1, 0.2, 0.4, 0.8), default=0.2,
-          help="Gaussian noise with expected norm sigma")
+@register(
+    "noise",
+    strength="sigma",
+    grid=(0.05, 0.1, 0.2, 0.4, 0.8),
+    default=0.2,
+    help="Gaussian noise with expected norm sigma",
+)
 def aug_noise(x, targets, weight, strength, ctx):
     k, d = strength.shape[0], x.shape[-1]
     noise = torch.randn((k, *x.shape), generator=ctx.generator, device=x.device, dtype=x.dtype)
     return F.normalize(x + _col(strength) * noise / d**0.5, dim=-1, eps=EPS), targets
 
 
-@register("dropout", strength="p", grid=(0.1, 0.2, 0.3, 0.5), default=0.2,
-          help="random feature masking with drop probability p")
+@register(
+    "dropout",
+    strength="p",
+    grid=(0.1, 0.2, 0.3, 0.5),
+    default=0.2,
+    help="random feature masking with drop probability p",
+)
 def aug_dropout(x, targets, weight, strength, ctx):
     k = strength.shape[0]
     u = torch.rand((k, *x.shape), generator=ctx.generator, device=x.device, dtype=x.dtype)
@@ -120,28 +174,45 @@ def aug_dropout(x, targets, weight, strength, ctx):
     return F.normalize(x * keep, dim=-1, eps=EPS), targets
 
 
-@register("mixup", strength="beta", grid=(0.1, 0.2, 0.4, 1.0), default=0.2,
-          help="feature mixup with label mixing, lambda ~ Beta(beta, beta)")
+@register(
+    "mixup",
+    strength="beta",
+    grid=(0.1, 0.2, 0.4, 1.0),
+    default=0.2,
+    help="feature mixup with label mixing, lambda ~ Beta(beta, beta)",
+)
 def aug_mixup(x, targets, weight, strength, ctx):
-    k, b = strength.shape[0], x.shape[0]
-    conc = strength.to(torch.float32).cpu()
-    lam = torch.distributions.Beta(conc, conc).sample((b,)).T  # (K, B)
-    lam = lam.to(device=x.device, dtype=x.dtype)[..., None]
+    """Each classifier k mixes row i with row perm(i) by lambda ~ Beta(beta_k, beta_k).
+
+    Lambda is drawn from the run's own generator (reproducible by seed); beta <= 0 means no mixing.
+    """
+    b = x.shape[0]
+    conc = strength.double().cpu().numpy()
+    rng = np.random.default_rng(int(torch.randint(2**62, (1,), generator=ctx.generator)))
+    lam = rng.beta(
+        np.maximum(conc, 1e-6)[:, None], np.maximum(conc, 1e-6)[:, None], size=(len(conc), b)
+    )
+    lam[conc <= 0] = 1.0
+    lam = torch.from_numpy(lam).to(device=x.device, dtype=x.dtype)[..., None]  # (K, B, 1)
     perm = torch.randperm(b, generator=ctx.generator, device=ctx.generator.device).to(x.device)
     xa = lam * x + (1 - lam) * x[perm]
     ta = lam * targets + (1 - lam) * targets[perm]
-    return F.normalize(xa, dim=-1, eps=EPS), ta.expand(k, -1, -1)
+    return F.normalize(xa, dim=-1, eps=EPS), ta
 
 
-@register("nn", strength="t", grid=(0.1, 0.2, 0.4, 0.6), default=0.2,
-          help="move toward the nearest same-class neighbour in the batch by a fraction t")
+@register(
+    "nn",
+    strength="t",
+    grid=(0.1, 0.2, 0.4, 0.6),
+    default=0.2,
+    help="move toward the nearest same-class neighbour in the batch by a fraction t",
+)
 def aug_nn(x, targets, weight, strength, ctx):
-    b = x.shape[0]
+    """Nearest = most cosine-similar row sharing a label; a row with none stays put."""
     same = (targets @ targets.T) > 0
     same.fill_diagonal_(False)
     sim = (x @ x.T).masked_fill(~same, float("-inf"))
     best = sim.argmax(dim=-1)
     has = same.any(dim=-1, keepdim=True)
     step = torch.where(has, x[best] - x, torch.zeros_like(x))
-    del b
     return F.normalize(x + _col(strength) * step, dim=-1, eps=EPS), targets

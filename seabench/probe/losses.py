@@ -14,8 +14,15 @@ from __future__ import annotations
 import torch
 
 
-def residual(z: torch.Tensor, targets: torch.Tensor, *, lamda: float, delta: float,
-             multilabel: bool, hard: torch.Tensor | None = None) -> torch.Tensor:
+def residual(
+    z: torch.Tensor,
+    targets: torch.Tensor,
+    *,
+    lamda: float,
+    delta: float,
+    multilabel: bool,
+    hard: torch.Tensor | None = None,
+) -> torch.Tensor:
     """``dL/dz`` times the batch size, for logits ``z`` (..., B, C) and soft/hard ``targets``.
 
     ``hard`` is the one-hot (or multi-hot) of the true labels that the margin is taken from; it
@@ -29,8 +36,9 @@ def residual(z: torch.Tensor, targets: torch.Tensor, *, lamda: float, delta: flo
     return torch.softmax(z / lamda, dim=-1) - targets
 
 
-def loss_value(z: torch.Tensor, targets: torch.Tensor, *, lamda: float, delta: float,
-               multilabel: bool) -> torch.Tensor:
+def loss_value(
+    z: torch.Tensor, targets: torch.Tensor, *, lamda: float, delta: float, multilabel: bool
+) -> torch.Tensor:
     """Mean loss over the batch (last two dims B x C); used for logging and tests only."""
     if delta:
         z = z - delta * targets

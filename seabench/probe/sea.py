@@ -31,7 +31,7 @@ def as_targets(y: torch.Tensor, num_classes: int, dtype: torch.dtype) -> torch.T
 
 
 def semantic_direction(x: torch.Tensor, g: torch.Tensor, alpha: float) -> torch.Tensor:
-    """Steps 4-5: attend from each gradient direction ``g`` (..., B, d) to the *other* rows of ``x``."""
+    """Steps 4-5: attend from each gradient direction ``g`` (..., B, d) to the *other* rows."""
     b = x.shape[-2]
     sim = g @ x.transpose(-1, -2) / alpha
     eye = torch.eye(b, dtype=torch.bool, device=x.device)
@@ -73,3 +73,56 @@ def sea_augment(
     if eta_t.ndim == 1:
         eta_t = eta_t[:, None, None]
     return F.normalize(x + eta_t * s, dim=-1, eps=EPS)
+
+
+def sea_mixing(
+    x: torch.Tensor,
+    z: torch.Tensor,
+    r: torch.Tensor,
+    wwt: torch.Tensor,
+    eta: torch.Tensor,
+    alpha: float,
+    gram: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """SeA for K linear classifiers as a (K, B, B) mixing matrix ``A`` with ``x' = A x``.
+
+    Why: every quantity of steps 3-6 is an inner product, so for a linear classifier SeA never
+    needs a (K, B, d) tensor.  With ``z = x W^T`` (K, B, C) the logits and ``r = dL/dz`` the
+    residual already at hand, ``u_i = r_i W`` is the input gradient, so
+
+    - ``g_i . x_j = r_i . z_j / ||u_i||`` with ``||u_i||^2 = r_i (W W^T) r_i^T`` (``wwt``, C x C);
+    - ``v_i = sum_j P_ij x_j`` has ``||v_i||^2 = (P G P^T)_ii`` and ``x_i . v_i = (P * G)_i1``
+      with ``G = x x^T`` (B x B), one Gram matrix shared by every configuration of a search;
+    - ``x'_i = a_i (x_i + c_i v_i)`` with ``c_i = eta / ||v_i||`` and
+      ``1 / a_i = ||x_i + c_i v_i|| = sqrt(G_ii + 2 c_i x_i.v_i + c_i^2 ||v_i||^2)``.
+
+    The caller then gets the logits of ``x'`` as ``A z`` and the weight gradient as
+    ``(A^T r')^T x``.  The two norms are taken the cheaper way for the shape: through ``G``
+    (``B^2 d + K B^3``) or through ``v = P x`` itself (``K B^2 d``; one configuration, or
+    ``B > d``).  Either way a step avoids the ``2 K B^2 d`` of building the augmented batch.
+    Same edge behaviour as ``sea_augment`` (a batch of one is returned unchanged).
+    """
+    k, b, d = z.shape[0], z.shape[-2], x.shape[-1]
+    unorm = (r @ wwt).mul_(r).sum(-1).clamp_min_(0).sqrt_().clamp_min_(EPS)  # ||r_i W||
+    sim = (r @ z.transpose(-1, -2)).div_(unorm.mul_(alpha)[..., None])  # g_i . x_j / alpha
+    sim.diagonal(dim1=-2, dim2=-1).fill_(float("-inf"))  # step 4: not the example itself
+    p = torch.softmax(sim, dim=-1) if b > 1 else torch.zeros_like(sim)  # b == 1: no direction
+    if gram is None and k * d >= d + k * min(b, d):
+        gram = x @ x.T
+    if gram is None:  # through v itself
+        v = p @ x
+        vnorm2 = v.square().sum(-1)
+        xv = (v * x).sum(-1)
+        xx = x.square().sum(-1)
+    else:
+        vnorm2 = (p @ gram).mul_(p).sum(-1) if b <= d else (p @ x).square_().sum(-1)
+        xv = (p * gram).sum(-1)
+        xx = gram.diagonal()
+    vnorm2 = vnorm2.clamp_min_(0)
+    eta = eta.to(dtype=z.dtype, device=z.device).reshape(-1, 1).expand(k, b)
+    c = eta / vnorm2.sqrt().clamp_min(EPS)
+    norm2 = xx + 2 * c * xv + c * c * vnorm2
+    a = norm2.clamp_min_(0).sqrt_().clamp_min_(EPS).reciprocal_()
+    mix = p.mul_((a * c)[..., None])
+    mix.diagonal(dim1=-2, dim2=-1).add_(a)
+    return mix

@@ -4,6 +4,11 @@ The K configurations of a search share mini-batches and train as one tensor prog
 one (K, C, d) tensor, the gradient is the closed form ``r^T x / B`` of the linear model (see
 ``losses``), and per-configuration learning rate, weight decay and augmentation strength are (K,)
 tensors.  There is no Python loop over configurations and no autograd.
+
+SeA is applied in its mixing form (``sea.sea_mixing``): the augmented batch is ``A x`` for a
+(K, B, B) matrix ``A`` computed from the logits and the batch Gram matrix, so a step costs
+``O(K B C d + K B^2 (C + min(B, d)))`` instead of ``O(K B^2 d)`` and the (K, B, d) augmented
+batch is never built.  Weights, momentum and gradient buffers are updated in place.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from seabench.probe.sea import as_targets
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """Settings shared by every configuration of one batched run (the official script's defaults)."""
+    """Settings shared by every configuration of one batched run (the official defaults)."""
 
     epochs: int = 100
     batch_size: int = 256
@@ -32,12 +37,16 @@ class TrainSettings:
 
 
 def init_weight(num_classes: int, dim: int, generator: torch.Generator, device, dtype):
-    """nn.Linear's default initialisation, U(-1/sqrt(d), 1/sqrt(d)), drawn once and shared by all K."""
+    """nn.Linear's default initialisation, U(-1/sqrt(d), 1/sqrt(d)), drawn once, shared by all K."""
     bound = 1.0 / math.sqrt(dim)
     w = torch.rand((num_classes, dim), generator=generator, dtype=torch.float64) * 2 - 1
     return (w * bound).to(device=device, dtype=dtype)
 
 
+FORMULATIONS = ("auto", "mix", "materialise")
+
+
+@torch.no_grad()
 def train_linear(
     x: torch.Tensor,
     y: torch.Tensor,
@@ -51,41 +60,62 @@ def train_linear(
     multilabel: bool = False,
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
+    formulation: str = "auto",
 ) -> torch.Tensor:
     """Train K = len(lr) classifiers on features ``x`` (N, d); return their weights (K, C, d).
 
     ``y`` holds class indices (N,) or multi-hot rows (N, C).  ``progress`` is called with the
-    number of finished steps, once per epoch.
+    number of finished epochs, once per epoch.  ``formulation`` picks how an augmentation that
+    mixes batch rows (SeA) is applied: ``mix`` works on (K, B, B) mixing matrices and logits and
+    never builds the (K, B, d) augmented batch, ``materialise`` builds it (the reference path),
+    ``auto`` takes ``mix`` where the augmentation has one.  Both give the same weights up to
+    rounding.  A final batch of one example is a valid step (no NaN).
     """
+    if formulation not in FORMULATIONS:
+        raise ValueError(f"formulation must be one of {FORMULATIONS}, got {formulation!r}")
+    spec = get_augmentation(aug)
+    if formulation == "mix" and spec.mix is None:
+        raise ValueError(f"augmentation {aug!r} has no mixing formulation")
+    use_mix = spec.mix is not None and formulation != "materialise"
     device, dtype = x.device, x.dtype
-    k = lr.shape[0]
+    k, (n, d), c = lr.shape[0], x.shape, num_classes
     lr = lr.to(device=device, dtype=dtype)[:, None, None]
     wd = wd.to(device=device, dtype=dtype)[:, None, None]
     strength = strength.to(device=device, dtype=dtype)
-    targets = as_targets(y, num_classes, dtype).to(device)
-    n, d = x.shape
+    targets = as_targets(y, c, dtype).to(device)
     gen = torch.Generator(device="cpu").manual_seed(seed)
     aug_gen = torch.Generator(device=device).manual_seed(seed + 1)
     ctx = AugContext(settings.alpha, settings.lamda, settings.delta, multilabel, aug_gen)
-    augment = get_augmentation(aug).fn
-    weight = init_weight(num_classes, d, gen, device, dtype).expand(k, -1, -1).contiguous()
-    buf = None
+    loss = dict(lamda=settings.lamda, delta=settings.delta, multilabel=multilabel)
+    weight = init_weight(c, d, gen, device, dtype).expand(k, -1, -1).contiguous()
+    flat = weight.view(k * c, d)  # shares storage: updated in place below
+    buf = torch.zeros_like(weight)  # momentum; zero start = torch SGD's first step
+    grad = torch.empty_like(weight)
     for _ in range(settings.epochs):
         order = torch.randperm(n, generator=gen).to(device)
         for start in range(0, n, settings.batch_size):
-            idx = order[start:start + settings.batch_size]
-            xb, tb = x[idx], targets[idx]
-            xa, ta = augment(xb, tb, weight, strength, ctx)
-            z = xa @ weight.transpose(-1, -2)
-            r = residual(z, ta, lamda=settings.lamda, delta=settings.delta,
-                         multilabel=multilabel, hard=tb)
-            if xa.ndim == 2:
-                grad = torch.einsum("kbc,bd->kcd", r, xa)
+            idx = order[start : start + settings.batch_size]
+            xb, tb = x.index_select(0, idx), targets.index_select(0, idx)
+            b = xb.shape[0]
+            if use_mix:
+                # logits of the clean batch for all K with one GEMM: (B, K*C) -> (K, B, C)
+                z = (xb @ flat.T).view(b, k, c).transpose(0, 1)
+                mix, ta = spec.mix(xb, z, tb, weight, strength, ctx)
+                r = residual(mix @ z, ta, hard=tb, **loss)  # logits of x' = A x are A z
+                rx = mix.transpose(-1, -2) @ r  # dL/dW = r'^T A x = (A^T r')^T x
+                torch.mm(rx.transpose(-1, -2).reshape(k * c, b), xb, out=grad.view(k * c, d))
             else:
-                grad = torch.einsum("kbc,kbd->kcd", r, xa)
-            grad = grad / idx.shape[0] + wd * weight
-            buf = grad if buf is None else buf.mul_(settings.momentum).add_(grad)
-            weight = weight - lr * buf
+                xa, ta = spec.fn(xb, tb, weight, strength, ctx)
+                if xa.ndim == 2:
+                    z = (xa @ flat.T).view(b, k, c).transpose(0, 1)
+                    r = residual(z, ta, hard=tb, **loss)
+                    torch.mm(r.transpose(-1, -2).reshape(k * c, b), xa, out=grad.view(k * c, d))
+                else:
+                    r = residual(xa @ weight.transpose(-1, -2), ta, hard=tb, **loss)
+                    torch.bmm(r.transpose(-1, -2), xa, out=grad)
+            grad.div_(b).addcmul_(wd, weight)
+            buf.mul_(settings.momentum).add_(grad)
+            weight.addcmul_(lr, buf, value=-1.0)
         if progress is not None:
             progress(1)
     return weight
@@ -94,5 +124,5 @@ def train_linear(
 @torch.no_grad()
 def predict(x: torch.Tensor, weight: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
     """Logits (K, N, C) of K classifiers, computed in chunks of rows."""
-    parts = [x[i:i + chunk] @ weight.transpose(-1, -2) for i in range(0, x.shape[0], chunk)]
+    parts = [x[i : i + chunk] @ weight.transpose(-1, -2) for i in range(0, x.shape[0], chunk)]
     return torch.cat(parts, dim=-2)

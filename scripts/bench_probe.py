@@ -1,0 +1,352 @@
+"""Benchmark the probe: seabench's batched trainer against the official per-batch SeA loop.
+
+All timings are taken in the same run on the same features, and the targets are ratios:
+
+- ``loop``: a straightforward per-batch loop of the official algorithm (idstcv/SeA main.py):
+  torch ``nn.Linear`` + ``SGD`` + an autograd gradient of the inputs, one configuration;
+- ``seabench 1 config``: ``train_linear`` on that same configuration;
+- ``seabench search``: ``train_linear`` on the whole default grid (lr x wd x eta) at once;
+- ``sklearn lbfgs``: scikit-learn's L-BFGS ``LogisticRegression`` over the 45-value C grid
+  (fit on 80% of train, chosen on the other 20%), and seabench's ``lbfgs_search`` if present.
+
+Targets: one SeA configuration >= 2x faster than the loop at equal test accuracy (within 1 point);
+the full default search (>= 24 configurations) in <= 4x the loop's time.
+
+Usage::
+
+    .venv/bin/python scripts/bench_probe.py            # real features if cached, else synthetic
+    .venv/bin/python scripts/bench_probe.py --data synthetic --epochs 20 --threads 1
+    .venv/bin/python scripts/bench_probe.py --large    # 50,000 x 2,048, 100 classes: time, memory
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import resource
+import sys
+import time
+import tracemalloc
+import warnings
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from seabench.probe import ProbeOptions, TrainSettings, train_linear
+from seabench.probe.trainer import predict
+
+ETA = 0.2
+LR, WD = 1.6, 1e-6
+
+
+# ---------------------------------------------------------------------------------------- data
+def synthetic(n_train: int, n_test: int, dim: int, classes: int, seed: int = 0):
+    """Gaussian classes on the sphere: class means at random, within-class spread comparable."""
+    g = torch.Generator().manual_seed(seed)
+    means = torch.randn(classes, dim, generator=g)
+    y = torch.randint(0, classes, (n_train + n_test,), generator=g)
+    x = means[y] + 1.6 * torch.randn(n_train + n_test, dim, generator=g)
+    x = F.normalize(x, dim=-1)
+    return x[:n_train], y[:n_train], x[n_train:], y[n_train:]
+
+
+def real(home: str):
+    """mnist5k x efficientnet_lite0 from the cache: train+val (3,500) to train, test (1,500)."""
+    from seabench import runner
+    from seabench.features import FeatureCache
+    from seabench.home import Home
+
+    fs = runner.feature_set(
+        FeatureCache(Home.resolve(home).features).find("mnist5k", "efficientnet_lite0")
+    )
+    xtr = F.normalize(torch.cat([fs.train_x, fs.val_x]).float(), dim=-1)
+    ytr = torch.cat([fs.train_y, fs.val_y])
+    return xtr, ytr, F.normalize(fs.test_x.float(), dim=-1), fs.test_y
+
+
+# ----------------------------------------------------------------------- the official loop
+def official_loop(
+    x,
+    y,
+    classes: int,
+    epochs: int,
+    batch: int = 256,
+    seed: int = 0,
+    eta: float = ETA,
+    alpha: float = 0.01,
+    lamda: float = 0.1,
+):
+    """The official algorithm as a per-batch autograd loop (one configuration)."""
+    torch.manual_seed(seed)
+    model = torch.nn.Linear(x.shape[1], classes, bias=False)
+    opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=0.9, weight_decay=WD)
+    n = len(x)
+    for _ in range(epochs):
+        order = torch.randperm(n)
+        for start in range(0, n, batch):
+            idx = order[start : start + batch]
+            xb, yb = x[idx].clone().requires_grad_(True), y[idx]
+            loss = lamda * F.cross_entropy(model(xb) / lamda, yb)
+            (grad,) = torch.autograd.grad(loss, xb)
+            with torch.no_grad():
+                g = F.normalize(grad, dim=-1)
+                sim = g @ xb.T / alpha
+                sim.fill_diagonal_(float("-inf"))
+                attn = torch.nan_to_num(torch.softmax(sim, dim=-1))
+                s = F.normalize(attn @ xb, dim=-1)
+                xa = F.normalize(xb + eta * s, dim=-1)
+            loss = lamda * F.cross_entropy(model(xa) / lamda, yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    return model.weight.detach()[None]
+
+
+def top1(x, y, weight) -> torch.Tensor:
+    return 100.0 * (predict(x, weight).argmax(-1) == y).double().mean(-1)
+
+
+def timed(fn):
+    t0 = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0
+
+
+def default_grid(aug: str = "sea"):
+    grid = ProbeOptions(aug=aug).grid()
+    return [torch.tensor(col, dtype=torch.float32) for col in zip(*grid, strict=True)]
+
+
+# ------------------------------------------------------------------------------- main bench
+def bench(args) -> int:
+    if args.data == "real":
+        xtr, ytr, xte, yte = real(args.home)
+        source = f"real mnist5k x efficientnet_lite0 ({args.home})"
+    else:
+        xtr, ytr, xte, yte = synthetic(4000, 1000, 1280, 10)
+        source = "synthetic Gaussian classes"
+    classes = int(ytr.max()) + 1
+    settings = TrainSettings(epochs=args.epochs)
+    print(
+        f"data: {source}: train {tuple(xtr.shape)}, test {len(xte)}, {classes} classes; "
+        f"{args.epochs} epochs, batch 256, lr {LR}, wd {WD}, eta {ETA}; "
+        f"torch threads {torch.get_num_threads()}"
+    )
+    rows = []
+
+    w, t_loop = timed(lambda: official_loop(xtr, ytr, classes, args.epochs))
+    acc_loop = top1(xte, yte, w).item()
+    rows.append(("official per-batch loop (autograd)", 1, t_loop, acc_loop))
+
+    one = [torch.tensor([v]) for v in (LR, WD, ETA)]
+    w, t_one = timed(
+        lambda: train_linear(
+            xtr,
+            ytr,
+            num_classes=classes,
+            lr=one[0],
+            wd=one[1],
+            strength=one[2],
+            aug="sea",
+            settings=settings,
+        )
+    )
+    acc_one = top1(xte, yte, w).item()
+    rows.append(("seabench, same configuration", 1, t_one, acc_one))
+
+    w, t_mat = timed(
+        lambda: train_linear(
+            xtr,
+            ytr,
+            num_classes=classes,
+            lr=one[0],
+            wd=one[1],
+            strength=one[2],
+            aug="sea",
+            settings=settings,
+            formulation="materialise",
+        )
+    )
+    rows.append(("seabench, same config, materialised", 1, t_mat, top1(xte, yte, w).item()))
+
+    lr, wd, st = default_grid()
+    w, t_search = timed(
+        lambda: train_linear(
+            xtr, ytr, num_classes=classes, lr=lr, wd=wd, strength=st, aug="sea", settings=settings
+        )
+    )
+    accs = top1(xte, yte, w)
+    rows.append(
+        (
+            f"seabench default search (test of best: {accs.max():.2f})",
+            len(lr),
+            t_search,
+            accs[(st == ETA) & (lr == LR) & (wd == WD)].max().item(),
+        )
+    )
+    lr0, wd0, st0 = default_grid("none")
+    w, t_none = timed(
+        lambda: train_linear(
+            xtr,
+            ytr,
+            num_classes=classes,
+            lr=lr0,
+            wd=wd0,
+            strength=st0,
+            aug="none",
+            settings=settings,
+        )
+    )
+    rows.append(
+        ("seabench default search, aug none", len(lr0), t_none, top1(xte, yte, w).max().item())
+    )
+
+    if not args.skip_lbfgs:
+        rows += lbfgs_rows(xtr, ytr, xte, yte, classes)
+
+    print(f"\n{'method':<48} {'configs':>7} {'seconds':>9} {'x loop':>7} {'test top-1':>10}")
+    for name, k, t, acc in rows:
+        print(f"{name:<48} {k:>7} {t:>9.2f} {t / t_loop:>7.2f} {acc:>10.2f}")
+    speedup, ratio = t_loop / t_one, t_search / t_loop
+    ok1 = speedup >= 2 and abs(acc_one - acc_loop) <= 1.0
+    ok2 = ratio <= 4 and len(lr) >= 24
+    print(
+        f"\n[{'PASS' if ok1 else 'FAIL'}] one SeA configuration: {speedup:.2f}x faster than the "
+        f"loop (target >= 2x), test {acc_one:.2f} vs {acc_loop:.2f} (target within 1 point)"
+    )
+    print(
+        f"[{'PASS' if ok2 else 'FAIL'}] default search of {len(lr)} configurations: "
+        f"{ratio:.2f}x the loop's single configuration (target <= 4x, >= 24 configs)"
+    )
+    print(f"mix vs materialised (one configuration): {t_mat / t_one:.2f}x")
+    return 0 if ok1 and ok2 else 1
+
+
+def lbfgs_rows(xtr, ytr, xte, yte, classes):
+    from seabench.probe.protocol import stratified_holdout
+
+    keep, held = stratified_holdout(ytr, 0.2, seed=0)
+    rows = []
+    try:
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.linear_model import LogisticRegression
+    except ImportError:
+        print("sklearn lbfgs: not available")
+    else:
+        xa, ya, xv, yv = (t.double().numpy() for t in (xtr[keep], ytr[keep], xtr[held], ytr[held]))
+        t0 = time.perf_counter()
+        best, clf = (-1.0, None), LogisticRegression(max_iter=1000, warm_start=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            for l2 in np.logspace(5, -6, 45):  # strong to weak, warm-started
+                clf.set_params(C=1.0 / l2)
+                clf.fit(xa, ya)
+                acc = (clf.predict(xv) == yv).mean()
+                if acc > best[0]:
+                    best = (acc, (clf.coef_.copy(), clf.intercept_.copy()))
+        t = time.perf_counter() - t0
+        coef, icpt = best[1]
+        test = 100.0 * ((xte.double().numpy() @ coef.T + icpt).argmax(-1) == yte.numpy()).mean()
+        rows.append(("sklearn L-BFGS, 45 C values (80/20 select)", 45, t, test))
+    try:
+        from seabench.probe.lbfgs import lbfgs_search
+    except ImportError:
+        print("lbfgs: not available")
+    else:
+        res, t = timed(
+            lambda: lbfgs_search(xtr[keep], ytr[keep], xtr[held], ytr[held], num_classes=classes)
+        )
+        test = 100.0 * (res.model.logits(xte).argmax(-1) == yte).double().mean().item()
+        rows.append(("seabench lbfgs_search, 45 values (80/20)", 45, t, test))
+    return rows
+
+
+# ----------------------------------------------------------------------------- large mode
+def _large_child(method: str, epochs: int, threads: int, queue) -> None:
+    torch.set_num_threads(threads)
+    xtr, ytr, xte, yte = synthetic(50_000, 5_000, 2048, 100, seed=1)
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    tracemalloc.start()
+    settings = TrainSettings(epochs=epochs)
+    t0 = time.perf_counter()
+    if method == "loop":
+        w = official_loop(xtr, ytr, 100, epochs)
+        k = 1
+    else:
+        if method == "search":
+            lr, wd, st = default_grid()
+        else:
+            lr, wd, st = (torch.tensor([v]) for v in (LR, WD, ETA))
+        form = "materialise" if method == "materialise" else "auto"
+        w = train_linear(
+            xtr,
+            ytr,
+            num_classes=100,
+            lr=lr,
+            wd=wd,
+            strength=st,
+            aug="sea",
+            settings=settings,
+            formulation=form,
+        )
+        k = len(lr)
+    t = time.perf_counter() - t0
+    py_peak = tracemalloc.get_traced_memory()[1]
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    queue.put((method, k, t, top1(xte, yte, w).max().item(), (peak - base) / 1024, py_peak / 2**20))
+
+
+def large(args) -> int:
+    print(
+        f"large synthetic problem: 50,000 x 2,048, 100 classes, {args.large_epochs} epoch(s), "
+        f"batch 256; each method in a fresh process; torch threads {torch.get_num_threads()}"
+    )
+    ctx = mp.get_context("spawn")
+    out = []
+    for method in ("loop", "single", "materialise", "search"):
+        q = ctx.Queue()
+        p = ctx.Process(
+            target=_large_child, args=(method, args.large_epochs, torch.get_num_threads(), q)
+        )
+        p.start()
+        out.append(q.get())
+        p.join()
+    t_loop = out[0][2]
+    print(
+        f"\n{'method':<14} {'configs':>7} {'seconds':>9} {'x loop':>7} {'test top-1':>10} "
+        f"{'extra peak RSS MiB':>19} {'python MiB':>11}"
+    )
+    for method, k, t, acc, rss, py in out:
+        print(
+            f"{method:<14} {k:>7} {t:>9.2f} {t / t_loop:>7.2f} {acc:>10.2f} {rss:>19.0f} "
+            f"{py:>11.1f}"
+        )
+    return 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", choices=["auto", "real", "synthetic"], default="auto")
+    ap.add_argument("--home", default="/tmp/probe-home", help="home with cached mnist5k features")
+    ap.add_argument("--epochs", type=int, default=50)
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    ap.add_argument("--skip-lbfgs", action="store_true")
+    ap.add_argument("--large", action="store_true")
+    ap.add_argument("--large-epochs", type=int, default=1)
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.large:
+        return large(args)
+    if args.data == "auto":
+        try:
+            real(args.home)
+            args.data = "real"
+        except Exception:  # noqa: BLE001  (no cache there: fall back to synthetic)
+            args.data = "synthetic"
+    return bench(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
