@@ -1,12 +1,24 @@
-"""Recipes: a TOML file naming backbones x datasets x augmentations x seeds, run as one grid.
+"""Recipes: a TOML file naming backbones x datasets x methods x seeds, run as one grid.
 
 What is already cached is not extracted again and what is already recorded (same features, same
 probe options, same seed) is not probed again, so a recipe can be re-run after an interruption.
 A failing cell is reported at the end; the other cells still run.
+
+Backbones are plain names (``"efficientnet_lite0"``) or tables naming a checkpoint file::
+
+    backbones = [{ name = "swav", arch = "resnet50", weights = "${CKPT_DIR}/swav.pth",
+                   format = "swav" }]
+
+Strings may use ``${VAR}`` or ``${VAR:-default}``: the environment wins, then the recipe's
+``[vars]`` table, then the inline default; a variable with none of them is an error.
+``augs`` may hold probe augmentations (``none``, ``sea``, ...), ``lbfgs`` (the classic L-BFGS
+logistic regression, no augmentation) and ``finetune`` (the fine-tuning baseline).
 """
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,19 +30,96 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-KNOWN_KEYS = {"backbones", "datasets", "augs", "seeds", "extract", "probe", "report", "data_root",
-              "description"}
+KNOWN_KEYS = {
+    "backbones",
+    "datasets",
+    "augs",
+    "seeds",
+    "extract",
+    "probe",
+    "finetune",
+    "report",
+    "data_root",
+    "description",
+    "vars",
+}
+BACKBONE_KEYS = {"name", "arch", "weights", "format", "pooling"}
+SPECIAL_METHODS = ("lbfgs", "finetune")
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """One backbone of a recipe: ``name`` labels its rows; ``arch`` and ``weights`` build it."""
+
+    name: str
+    arch: str
+    weights: str | None = None
+    format: str = "auto"
+    pooling: str | None = None
+
+    @classmethod
+    def parse(cls, value, where: str) -> BackboneSpec:
+        if isinstance(value, str) and value.strip():
+            return cls(value.strip(), value.strip())
+        if not isinstance(value, dict):
+            raise SeabenchError(
+                f"{where}: a backbone is a name or a table {{name, arch, weights, format}}"
+            )
+        unknown = set(value) - BACKBONE_KEYS
+        if unknown:
+            raise SeabenchError(
+                f"{where}: unknown backbone keys {', '.join(sorted(unknown))}; "
+                f"known: {', '.join(sorted(BACKBONE_KEYS))}"
+            )
+        name = value.get("name") or value.get("arch")
+        if not isinstance(name, str) or not name:
+            raise SeabenchError(f"{where}: a backbone table needs a 'name' (or an 'arch')")
+        weights = value.get("weights")
+        return cls(
+            name,
+            str(value.get("arch") or name),
+            str(Path(weights).expanduser()) if weights else None,
+            str(value.get("format", "auto")),
+            value.get("pooling"),
+        )
+
+
+def expand(value, variables: dict[str, str], where: str):
+    """``${VAR}`` / ``${VAR:-default}`` in every string of ``value`` (recursively)."""
+    if isinstance(value, str):
+
+        def sub(m: re.Match) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in os.environ:
+                return os.environ[name]
+            if name in variables:
+                return str(variables[name])
+            if default is not None:
+                return default
+            raise SeabenchError(
+                f"{where}: ${{{name}}} is not set; export {name}=... or give it "
+                "a default in the recipe's [vars] table"
+            )
+
+        return _VAR.sub(sub, value)
+    if isinstance(value, list):
+        return [expand(v, variables, where) for v in value]
+    if isinstance(value, dict):
+        return {k: expand(v, variables, where) for k, v in value.items()}
+    return value
 
 
 @dataclass
 class Recipe:
     path: Path
-    backbones: list[str]
+    backbones: list[BackboneSpec]
     datasets: list[str]
     augs: list[str]
     seeds: int = 1
     extract: dict = field(default_factory=dict)
     probe: dict = field(default_factory=dict)
+    finetune: dict = field(default_factory=dict)
     report: dict = field(default_factory=dict)
     data_root: str | None = None
     description: str = ""
@@ -50,12 +139,76 @@ class Recipe:
                 f"recipe {path}: unknown keys {', '.join(sorted(unknown))}; "
                 f"known keys: {', '.join(sorted(KNOWN_KEYS))}"
             )
+        variables = doc.pop("vars", {})
+        if not isinstance(variables, dict):
+            raise SeabenchError(f'recipe {path}: [vars] must be a table of NAME = "value"')
+        doc = expand(doc, variables, f"recipe {path}")
         for key in ("backbones", "datasets", "augs"):
             if not isinstance(doc.get(key), list) or not doc[key]:
                 raise SeabenchError(f"recipe {path}: {key!r} must be a non-empty list")
-        return cls(path, doc["backbones"], doc["datasets"], doc["augs"], int(doc.get("seeds", 1)),
-                   doc.get("extract", {}), doc.get("probe", {}), doc.get("report", {}),
-                   doc.get("data_root"), doc.get("description", ""))
+        for key in ("datasets", "augs"):
+            if not all(isinstance(v, str) and v for v in doc[key]):
+                raise SeabenchError(f"recipe {path}: {key!r} must be a list of names")
+        for key in ("extract", "probe", "finetune", "report"):
+            if not isinstance(doc.get(key, {}), dict):
+                raise SeabenchError(f"recipe {path}: [{key}] must be a table")
+        specs = [BackboneSpec.parse(b, f"recipe {path}") for b in doc["backbones"]]
+        names = [s.name for s in specs]
+        dup = next((n for n in names if names.count(n) > 1), None)
+        if dup:
+            raise SeabenchError(
+                f"recipe {path}: backbone name {dup!r} appears twice; give each "
+                "backbone table its own 'name'"
+            )
+        seeds = doc.get("seeds", 1)
+        if not isinstance(seeds, int) or seeds < 1:
+            raise SeabenchError(f"recipe {path}: 'seeds' must be a positive integer")
+        return cls(
+            path,
+            specs,
+            doc["datasets"],
+            doc["augs"],
+            seeds,
+            doc.get("extract", {}),
+            doc.get("probe", {}),
+            doc.get("finetune", {}),
+            doc.get("report", {}),
+            doc.get("data_root"),
+            doc.get("description", ""),
+        )
 
-    def cells(self) -> list[tuple[str, str]]:
+    @property
+    def backbone_names(self) -> list[str]:
+        return [b.name for b in self.backbones]
+
+    @property
+    def probe_methods(self) -> list[str]:
+        """The methods run on cached features (every aug but ``finetune``)."""
+        return [a for a in self.augs if a != "finetune"]
+
+    def cells(self) -> list[tuple[BackboneSpec, str]]:
         return [(b, d) for b in self.backbones for d in self.datasets]
+
+    def finetune_options(self, seed: int):
+        """FinetuneOptions from the [finetune] table (image size defaults to [extract]'s)."""
+        from dataclasses import fields
+
+        from seabench.finetune import FinetuneOptions
+
+        known = {f.name for f in fields(FinetuneOptions)} - {"seed"}
+        unknown = set(self.finetune) - known
+        if unknown:
+            raise SeabenchError(
+                f"recipe {self.path}: unknown [finetune] settings "
+                f"{', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}"
+            )
+        s = dict(self.finetune)
+        for k in ("lr", "wd"):
+            if k in s:
+                s[k] = tuple(float(v) for v in (s[k] if isinstance(s[k], list) else [s[k]]))
+        for k in ("image_size", "crop_pct", "subset"):
+            if k not in s and k in self.extract:
+                s[k] = self.extract[k]
+        opts = FinetuneOptions(seed=seed, **s)
+        opts.check()
+        return opts

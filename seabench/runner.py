@@ -19,10 +19,12 @@ from seabench.results import ResultsStore
 
 
 def extract(home: Home, dataset: str, backbone: str, *, data_root=None, download=False,
-            weights=None, weights_format="auto", progress=None, **options) -> ExtractResult:
+            weights=None, weights_format="auto", pooling=None, progress=None,
+            **options) -> ExtractResult:
     adapter = get_dataset(dataset, data_root, download)
     adapter.manifest()  # fail on missing data before loading any weights
-    model = create_backbone(backbone, weights=weights, weights_format=weights_format)
+    model = create_backbone(backbone, weights=weights, weights_format=weights_format,
+                            pooling=pooling)
     return extract_features(adapter, model, FeatureCache(home.features), progress=progress,
                             **options)
 
@@ -42,10 +44,39 @@ def feature_set(entry: CacheEntry) -> FeatureSet:
 
 def probe_cached(home: Home, dataset: str, backbone: str, opts: ProbeOptions,
                  progress: Callable[[str, int], None] | None = None,
-                 image_size: int | None = None) -> list[dict]:
+                 image_size: int | None = None, ensemble: str | None = None) -> list[dict]:
+    """Probe cached features; ``backbone`` "a,b,c" with ``ensemble`` concat|logits ensembles them
+    (their cache entries must share the split manifest).  Rows are appended to the store."""
+    from seabench.errors import SeabenchError
+    from seabench.probe.ensemble import run_ensemble
+
     match = {"size": image_size} if image_size else {}
-    entry = FeatureCache(home.features).find(dataset, backbone, **match)
-    fs = feature_set(entry)
+    names = [b.strip() for b in backbone.split(",") if b.strip()]
+    if not names:
+        raise SeabenchError("--backbone is empty; name one backbone, or several as a,b,c")
+    if len(names) > 1 and ensemble is None:
+        raise SeabenchError(f"{len(names)} backbones given; add --ensemble concat or --ensemble "
+                            "logits to ensemble them, or probe them one at a time")
+    cache = FeatureCache(home.features)
+    if ensemble is not None:
+        sets = [feature_set(cache.find(dataset, b, **match)) for b in names]
+        rows = run_ensemble(sets, ensemble, opts, progress, info={"options_hash":
+                                                                   options_hash(opts)})
+    else:
+        fs = feature_set(cache.find(dataset, names[0], **match))
+        fs.info["options_hash"] = options_hash(opts)
+        rows = run_probe(fs, opts, progress=progress)
+    ResultsStore(home.results).append(rows)
+    return rows
+
+
+def probe_external(home: Home, files: dict[str, str | None], opts: ProbeOptions,
+                   progress: Callable[[str, int], None] | None = None, **naming) -> list[dict]:
+    """Probe features from files (``files`` maps train/val/test_features/labels to paths);
+    ``naming`` holds metric, num_classes, dataset, backbone.  Rows are appended to the store."""
+    from seabench.probe.inputs import external_feature_set
+
+    fs = external_feature_set(**files, **naming)
     fs.info["options_hash"] = options_hash(opts)
     rows = run_probe(fs, opts, progress=progress)
     ResultsStore(home.results).append(rows)
@@ -78,7 +109,8 @@ def probe_options(aug: str, settings: dict, seeds: int = 1) -> ProbeOptions:
 
     s = dict(settings)
     train_keys = {"epochs", "batch_size", "momentum", "alpha", "lamda", "delta"}
-    opt_keys = {"search", "lr", "wd", "strength", "lr_grid", "wd_grid", "strength_grid", "device"}
+    opt_keys = {"search", "lr", "wd", "strength", "lr_grid", "wd_grid", "strength_grid", "device",
+                "solver", "l2", "l2_grid"}
     unknown = set(s) - train_keys - opt_keys
     if unknown:
         raise SeabenchError(
@@ -86,41 +118,72 @@ def probe_options(aug: str, settings: dict, seeds: int = 1) -> ProbeOptions:
             f"known: {', '.join(sorted(train_keys | opt_keys))}"
         )
     train = TrainSettings(**{k: s.pop(k) for k in list(s) if k in train_keys})
-    for k in ("lr_grid", "wd_grid", "strength_grid"):
+    for k in ("lr_grid", "wd_grid", "strength_grid", "l2_grid"):
         if k in s and s[k] is not None:
             s[k] = tuple(float(v) for v in s[k])
     return ProbeOptions(aug=aug, settings=train, seeds=seeds, **s)
 
 
-def run_recipe(recipe, home: Home, log: Callable[[str], None],
-               extract_progress=None, probe_progress=None) -> list[str]:
-    """Run every cell of a recipe; return the list of failures (cell: reason)."""
+def _extract_cell(home: Home, recipe, spec, dataset: str, progress) -> ExtractResult:
+    """Features of one recipe cell (a backbone table's checkpoint file included)."""
+    kwargs = dict(recipe.extract)
+    if spec.pooling is not None:
+        kwargs["pooling"] = spec.pooling
+    return extract(home, dataset, spec.arch, data_root=recipe.data_root, weights=spec.weights,
+                   weights_format=spec.format, progress=progress, **kwargs)
+
+
+def _method_options(method: str, recipe) -> ProbeOptions:
+    """Probe options of a recipe method; ``lbfgs`` is the L-BFGS solver with aug none."""
+    from dataclasses import fields
+
     from seabench.errors import SeabenchError
 
+    settings = dict(recipe.probe)
+    if method == "lbfgs":
+        if "solver" not in {f.name for f in fields(ProbeOptions)}:
+            raise SeabenchError("this seabench has no L-BFGS solver (ProbeOptions.solver); "
+                                "remove 'lbfgs' from the recipe's augs")
+        settings = {k: v for k, v in settings.items()
+                    if k in ("device", "search", "l2", "l2_grid")}
+        return probe_options("none", {**settings, "solver": "lbfgs"}, seeds=recipe.seeds)
+    settings.pop("l2", None)
+    settings.pop("l2_grid", None)
+    return probe_options(method, settings, seeds=recipe.seeds)
+
+
+def run_recipe(recipe, home: Home, log: Callable[[str], None],
+               extract_progress=None, probe_progress=None, finetune_progress=None) -> list[str]:
+    """Run every cell of a recipe; return the list of failures (cell: reason)."""
+    from seabench.errors import SeabenchError
+    from seabench.finetune import finetune_cell
+
     failures = []
-    for backbone, dataset in recipe.cells():
-        try:
-            result = extract(home, dataset, backbone, data_root=recipe.data_root,
-                             progress=extract_progress, **recipe.extract)
-        except SeabenchError as exc:
-            failures.append(f"{backbone} / {dataset}: {exc}")
-            log(f"[red]skip[/] {backbone} / {dataset}: {exc}")
-            continue
-        entry = result.entry
-        log(f"features {backbone} / {dataset}: "
-            + ("cached" if result.cached else
-               f"extracted {result.images} images in {result.seconds:.1f} s "
-               f"({result.images_per_second:.0f} img/s)") + f" [dim]{entry.key}[/]")
-        for aug in recipe.augs:
+    for spec, dataset in recipe.cells():
+        backbone = spec.name
+        if recipe.probe_methods:
             try:
-                opts = probe_options(aug, recipe.probe, seeds=recipe.seeds)
+                result = _extract_cell(home, recipe, spec, dataset, extract_progress)
+            except SeabenchError as exc:
+                failures.append(f"{backbone} / {dataset}: {exc}")
+                log(f"[red]skip[/] {backbone} / {dataset}: {exc}")
+                continue
+            entry = result.entry
+            log(f"features {backbone} / {dataset}: "
+                + ("cached" if result.cached else
+                   f"extracted {result.images} images in {result.seconds:.1f} s "
+                   f"({result.images_per_second:.0f} img/s)") + f" [dim]{entry.key}[/]")
+        for method in recipe.probe_methods:
+            try:
+                opts = _method_options(method, recipe)
                 ohash = options_hash(opts)
-                done = recorded_seeds(home, entry.key, aug, ohash)
+                done = recorded_seeds(home, entry.key, opts.aug, ohash)
                 todo = [s for s in range(recipe.seeds) if s not in done]
                 if not todo:
-                    log(f"probe {backbone} / {dataset} / {aug}: recorded")
+                    log(f"probe {backbone} / {dataset} / {method}: recorded")
                     continue
                 fs = feature_set(entry)
+                fs.backbone = backbone  # the recipe's label (checkpoints of one arch differ)
                 fs.info["options_hash"] = ohash
                 rows = []
                 for seed in todo:
@@ -129,10 +192,134 @@ def run_recipe(recipe, home: Home, log: Callable[[str], None],
                     ResultsStore(home.results).append(new)
                     rows += new
                 for r in rows:
-                    log(f"probe {backbone} / {dataset} / {aug} seed {r['seed']}: "
+                    log(f"probe {backbone} / {dataset} / {method} seed {r['seed']}: "
                         f"val {r['val']:.2f}  test {r['test']:.2f}  "
                         f"({r['configs_searched']} configs, {r['search_seconds']:.1f} s)")
             except SeabenchError as exc:
-                failures.append(f"{backbone} / {dataset} / {aug}: {exc}")
-                log(f"[red]failed[/] {backbone} / {dataset} / {aug}: {exc}")
+                failures.append(f"{backbone} / {dataset} / {method}: {exc}")
+                log(f"[red]failed[/] {backbone} / {dataset} / {method}: {exc}")
+        if "finetune" not in recipe.augs:
+            continue
+        for seed in range(recipe.seeds):
+            try:
+                row, recorded = finetune_cell(
+                    home.root, dataset, spec.arch, recipe.finetune_options(seed),
+                    data_root=recipe.data_root, weights=spec.weights, weights_format=spec.format,
+                    label=backbone, skip_recorded=True, progress=finetune_progress, log=log)
+            except SeabenchError as exc:
+                failures.append(f"{backbone} / {dataset} / finetune seed {seed}: {exc}")
+                log(f"[red]failed[/] {backbone} / {dataset} / finetune seed {seed}: {exc}")
+                break
+            log(f"finetune {backbone} / {dataset} seed {seed}: "
+                + ("recorded" if recorded else
+                   f"test {row['test']:.2f} ({row['configs_searched'] or 1} config(s), "
+                   f"{row['wall_seconds']:.1f} s)"))
     return failures
+
+
+def _recorded_methods(home: Home) -> dict[tuple[str, str, str], set[int]]:
+    """Seeds recorded per (backbone, dataset, method), method as a recipe names it."""
+    out: dict[tuple[str, str, str], set[int]] = {}
+    for r in ResultsStore(home.results).rows():
+        method = "lbfgs" if r.get("solver") == "lbfgs" else r.get("aug")
+        out.setdefault((r.get("backbone"), r.get("dataset"), method), set()).add(r.get("seed"))
+    return out
+
+
+def plan_recipe(recipe, home: Home) -> list[str]:
+    """The dry-run plan: what data and checkpoints are missing, what each method will run, a
+    backbone x dataset grid per method with each cell's state, and an estimate of the work."""
+    from pathlib import Path
+
+    from seabench.backbones.layouts import FORMATS
+    from seabench.errors import SeabenchError
+
+    lines = [f"plan for {recipe.path} (home {home.root})"]
+    if recipe.description:
+        lines.append(f"  {recipe.description}")
+    lines.append(f"datasets (data root {recipe.data_root or 'data'}):")
+    images: dict[str, int] = {}
+    bad_data: dict[str, str] = {}
+    subset = recipe.extract.get("subset")
+    for d in recipe.datasets:
+        try:
+            adapter = get_dataset(d, recipe.data_root)
+            if not adapter.is_available():
+                adapter.missing()
+            m = adapter.manifest()
+            m = m.subset(subset) if subset else m
+            c = m.counts()
+            images[d] = sum(c.values())
+            lines.append(f"  ok       {d}: {c['train']:,} / {c['val']:,} / {c['test']:,} images "
+                         f"(train / val / test), val split: {m.val_source}")
+        except SeabenchError as exc:
+            bad_data[d] = "unknown" if str(exc).startswith("unknown dataset") else "no data"
+            lines.append(f"  MISSING  {d}: {exc}")
+    lines.append("backbones:")
+    bad_ckpt: dict[str, str] = {}
+    for spec in recipe.backbones:
+        if spec.format not in FORMATS:
+            bad_ckpt[spec.name] = "bad fmt"
+            lines.append(f"  ERROR    {spec.name}: unknown format {spec.format!r}; choose one of: "
+                         f"{', '.join(FORMATS)}")
+        elif spec.weights and not Path(spec.weights).is_file():
+            bad_ckpt[spec.name] = "no ckpt"
+            lines.append(f"  MISSING  {spec.name}: checkpoint {spec.weights} does not exist; "
+                         f"put the {spec.format} {spec.arch} checkpoint there (or set the "
+                         "recipe's path variable, e.g. CKPT_DIR)")
+        else:
+            src = f"checkpoint {spec.weights} ({spec.format})" if spec.weights else "built-in"
+            lines.append(f"  ok       {spec.name}: {spec.arch}, {src}")
+    recorded = _recorded_methods(home)
+    cells = len(recipe.backbones) * len(recipe.datasets)
+    ready = [(b.name, d) for b in recipe.backbones for d in recipe.datasets
+             if b.name not in bad_ckpt and d not in bad_data]
+    width = max(8, *(len(d) for d in recipe.datasets))
+    name_w = max(len(b) for b in recipe.backbone_names)
+    work = {"probe": 0, "steps": 0}
+    for method in recipe.augs:
+        try:
+            if method == "finetune":
+                fo = recipe.finetune_options(0)
+                n_cfg = len(fo.configs())
+                what = (f"{n_cfg} config(s) x {fo.max_steps:,} steps of batch {fo.batch_size}"
+                        + (", selected on val, + refit on train+val" if n_cfg > 1 else ""))
+                per_seed_steps = (n_cfg + (1 if n_cfg > 1 else 0)) * fo.max_steps
+            else:
+                opts = _method_options(method, recipe)
+                if opts.solver == "lbfgs":
+                    n_cfg = len(opts.l2_values())
+                    what = f"L-BFGS logistic regression, {n_cfg} L2 values"
+                else:
+                    n_cfg = len(opts.grid())
+                    what = f"{n_cfg} configs x {opts.settings.epochs} epochs"
+                per_seed_steps = 0
+        except SeabenchError as exc:
+            lines.append(f"method {method}: ERROR {exc}")
+            continue
+        states = {}
+        for b in recipe.backbone_names:
+            for d in recipe.datasets:
+                done = len(recorded.get((b, d, method), set()) & set(range(recipe.seeds)))
+                states[b, d] = (bad_ckpt.get(b) or bad_data.get(d)
+                                or ("done" if done == recipe.seeds else
+                                    f"{done}/{recipe.seeds}" if done else "todo"))
+        todo = [k for k in ready if states[k] != "done"]
+        work["probe"] += 0 if method == "finetune" else len(todo) * recipe.seeds * n_cfg
+        work["steps"] += len(todo) * recipe.seeds * per_seed_steps
+        lines.append(f"method {method}: {cells} cells ({len(recipe.backbones)} backbones x "
+                     f"{len(recipe.datasets)} datasets) x {recipe.seeds} seed(s); {what}; "
+                     f"{len(todo)} cell(s) to run, {cells - len(ready)} blocked")
+        header = " ".join(f"{d:>{width}}" for d in recipe.datasets)
+        lines.append("  " + " " * name_w + "  " + header)
+        for b in recipe.backbone_names:
+            lines.append(f"  {b:<{name_w}}  "
+                         + " ".join(f"{states[b, d]:>{width}}" for d in recipe.datasets))
+    extract_images = (sum(images.get(d, 0) for _, d in ready) if recipe.probe_methods else 0)
+    unknown = sorted(bad_data)
+    lines.append(
+        f"estimate: {len(ready)} of {cells} cells ready; at most {extract_images:,} images to "
+        f"extract (cached ones are reused); {work['probe']:,} probe configurations; "
+        f"{work['steps']:,} fine-tuning steps"
+        + (f"; image counts unknown for {', '.join(unknown)} (no data)" if unknown else ""))
+    return lines

@@ -1,6 +1,18 @@
 """Report: tables from result rows, rendered for the terminal and for files."""
 
-from seabench.report.render import FORMATS, print_tables, write_reports
-from seabench.report.tables import comparison, summarise
+from seabench.report.baselines import load_baselines, merge_baselines
+from seabench.report.render import FORMATS, print_report, write_reports
+from seabench.report.tables import Report, build_report, comparison, summarise, within_margin
 
-__all__ = ["FORMATS", "comparison", "print_tables", "summarise", "write_reports"]
+__all__ = [
+    "FORMATS",
+    "Report",
+    "build_report",
+    "comparison",
+    "load_baselines",
+    "merge_baselines",
+    "print_report",
+    "summarise",
+    "within_margin",
+    "write_reports",
+]

@@ -1,69 +1,232 @@
-"""Comparison tables from result rows: per backbone, datasets x methods, with deltas.
+"""Comparison tables from result rows: per backbone, datasets x methods, with deltas and costs.
 
-Rows from different protocols (a different split manifest or selection) are never averaged
-together: a cell whose rows disagree on the protocol is an error that says so.
+Rows from different protocols are never averaged together.  Inside one cell (backbone, dataset,
+method) the rows averaged over seeds must agree on the selection, the validation source and the
+metric, or the report refuses with a message saying which.  Rows of one dataset made on different
+splits or image sizes (say a ``--subset`` smoke run beside the full run) are shown as separate
+dataset rows, labelled with their split, rather than merged.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import pandas as pd
 
 from seabench.errors import SeabenchError
 
-PROTOCOL_FIELDS = ("manifest_hash", "selected_on", "val_source", "metric")
-METHOD_ORDER = ["none", "sea", "adv", "random", "noise", "dropout", "mixup", "nn", "views", "sla",
-                "lbfgs", "finetune"]
-LABELS = {"none": "linear", "sea": "linear+SeA", "lbfgs": "logreg (L-BFGS)",
-          "finetune": "fine-tune"}
+#: must agree inside a cell, or the report refuses
+PROTOCOL_FIELDS = ("selected_on", "val_source", "metric")
+#: where these differ, one dataset becomes several labelled rows
+VARIANT_FIELDS = ("manifest_hash", "image_size")
+METHOD_ORDER = [
+    "none",
+    "sea",
+    "finetune",
+    "adv",
+    "random",
+    "noise",
+    "dropout",
+    "mixup",
+    "nn",
+    "views",
+    "sla",
+    "lbfgs",
+]
+LABELS = {
+    "none": "linear",
+    "sea": "linear+SeA",
+    "lbfgs": "logreg (L-BFGS)",
+    "finetune": "fine-tune",
+    "delta": "delta (SeA-linear)",
+    "gap": "gap to fine-tune",
+}
+PUBLISHED = " (published)"
 
 
 def method_of(row: pd.Series) -> str:
+    """The report's method of a row: its aug, ``lbfgs`` for the L-BFGS solver, or published."""
+    if row.get("external") in (True,):  # numpy and Python booleans; NaN is not external
+        return f"{row['aug']}{PUBLISHED}"
     return "lbfgs" if row.get("solver") == "lbfgs" else row["aug"]
+
+
+def label(method: str) -> str:
+    if method.endswith(PUBLISHED):
+        return LABELS.get(method[: -len(PUBLISHED)], method[: -len(PUBLISHED)]) + PUBLISHED
+    return LABELS.get(method, method)
+
+
+def _num(df: pd.DataFrame, col: str) -> pd.Series:
+    return pd.to_numeric(df[col], errors="coerce") if col in df else pd.Series(0.0, df.index)
+
+
+def prepare(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows with ``method`` and a ``dataset`` label that keeps protocol variants apart."""
+    if rows.empty:
+        raise SeabenchError("no result rows yet; run `seabench probe` (or `make demo`) first")
+    df = rows.copy().reset_index(drop=True)
+    df["external"] = df["external"].eq(True) if "external" in df else False
+    for col in (*PROTOCOL_FIELDS, *VARIANT_FIELDS, "source", "features_key"):
+        if col not in df:
+            df[col] = None
+    df["method"] = df.apply(method_of, axis=1)
+    df["dataset_name"] = df["dataset"]
+    measured = df[~df["external"]]
+    for (_b, d), part in measured.groupby(["backbone", "dataset"]):
+        variants = part[list(VARIANT_FIELDS)].astype(str).drop_duplicates()
+        if len(variants) < 2:
+            continue
+        for _, v in variants.iterrows():
+            mask = (
+                df.index.isin(part.index)
+                & (df["manifest_hash"].astype(str) == v.manifest_hash)
+                & (df["image_size"].astype(str) == v.image_size)
+            )
+            size = v.image_size.removesuffix(".0")
+            df.loc[mask, "dataset"] = f"{d} [split {v.manifest_hash[:6]}, {size} px]"
+    keys = ["backbone", "dataset", "method"]
+    for col in PROTOCOL_FIELDS:
+        seen = df.groupby(keys)[col].agg(lambda s: sorted(set(map(str, s))))
+        clash = seen[seen.map(len) > 1]
+        if len(clash):
+            (b, d, m), values = clash.index[0], clash.iloc[0]
+            raise SeabenchError(
+                f"rows for {b} / {d} / {m} come from different protocols ({col}: "
+                f"{' vs '.join(values)}); they cannot be averaged together: report them from "
+                "separate --home directories or filter with --dataset/--backbone"
+            )
+    return df
 
 
 def summarise(rows: pd.DataFrame) -> pd.DataFrame:
     """One line per (backbone, dataset, method): mean and std of test over seeds, n seeds."""
-    if rows.empty:
-        raise SeabenchError("no result rows yet; run `seabench probe` (or `make demo`) first")
-    df = rows.copy()
-    df["method"] = df.apply(method_of, axis=1)
-    for col in PROTOCOL_FIELDS:
-        if col not in df:
-            df[col] = None
-    keys = ["backbone", "dataset", "method"]
-    clash = df.groupby(keys)[list(PROTOCOL_FIELDS)].nunique(dropna=False).max(axis=1) > 1
-    if clash.any():
-        b, d, m = clash[clash].index[0]
-        raise SeabenchError(
-            f"rows for {b} / {d} / {m} come from different protocols (split or selection); "
-            "report them from separate --home directories or filter with --dataset/--backbone"
-        )
-    agg = df.groupby(keys).agg(test=("test", "mean"), std=("test", "std"),
-                               seeds=("test", "size"), metric=("metric", "first"),
-                               seconds=("seconds", "sum"))
+    df = prepare(rows)
+    df["probe_seconds"] = _num(df, "search_seconds").fillna(0) + _num(df, "seconds").fillna(0)
+    df.loc[df["method"] == "finetune", "probe_seconds"] = 0.0
+    df["finetune_seconds"] = _num(df, "wall_seconds").where(df["method"] == "finetune", 0.0)
+    agg = df.groupby(["backbone", "dataset", "method"], sort=False).agg(
+        test=("test", "mean"),
+        std=("test", "std"),
+        seeds=("test", "size"),
+        metric=("metric", "first"),
+        external=("external", "first"),
+        source=("source", "first"),
+        probe_seconds=("probe_seconds", "sum"),
+        finetune_seconds=("finetune_seconds", "sum"),
+        selected_on=("selected_on", "first"),
+    )
     agg["std"] = agg["std"].fillna(0.0)
+    agg["label"] = [label(m) for m in agg.index.get_level_values("method")]
     return agg.reset_index()
 
 
+def column_order(methods) -> list[str]:
+    methods = set(methods)
+    own = [m for m in METHOD_ORDER if m in methods]
+    other = sorted(m for m in methods if m not in METHOD_ORDER and not m.endswith(PUBLISHED))
+    cols = own + other + sorted(m for m in methods if m.endswith(PUBLISHED))
+    if {"none", "sea"} <= methods:
+        cols.insert(cols.index("sea") + 1, "delta")
+    if {"sea", "finetune"} <= methods:
+        cols.insert(cols.index("finetune") + 1, "gap")
+    return cols
+
+
 def comparison(summary: pd.DataFrame, backbone: str) -> pd.DataFrame:
-    """Datasets x methods (mean test), with the SeA gain, and an average row."""
+    """Datasets x methods (mean test), the SeA gain, the gap to fine-tuning, an average row."""
     part = summary[summary["backbone"] == backbone]
     wide = part.pivot(index="dataset", columns="method", values="test")
-    cols = [m for m in METHOD_ORDER if m in wide.columns] + sorted(
-        c for c in wide.columns if c not in METHOD_ORDER)
-    wide = wide[cols]
+    wide = wide.reindex(sorted(wide.index, key=str))
     if {"none", "sea"} <= set(wide.columns):
-        wide["sea-none"] = wide["sea"] - wide["none"]
+        wide["delta"] = wide["sea"] - wide["none"]
     if {"sea", "finetune"} <= set(wide.columns):
-        wide["sea-finetune"] = wide["sea"] - wide["finetune"]
+        wide["gap"] = wide["sea"] - wide["finetune"]
+    wide = wide[column_order(part["method"])]
+    wide.columns.name = None
     if len(wide) > 1:
         wide.loc["average"] = wide.mean(numeric_only=True)
     return wide
 
 
+def within_margin(summary: pd.DataFrame, backbone: str, margin: float = 1.0) -> dict:
+    """On how many datasets linear+SeA is within ``margin`` points of fine-tuning (or above)."""
+    wide = comparison(summary, backbone).drop(index="average", errors="ignore")
+    if "gap" not in wide:
+        return {"k": 0, "n": 0, "margin": margin, "datasets": []}
+    both = wide["gap"].dropna()
+    ok = both[both >= -margin]
+    return {"k": len(ok), "n": len(both), "margin": margin, "datasets": list(map(str, ok.index))}
+
+
+def margin_sentence(m: dict) -> str:
+    if not m["n"]:
+        return "no dataset has both linear+SeA and fine-tuning results yet"
+    points = "point" if m["margin"] == 1 else "points"
+    return (
+        f"SeA within {m['margin']:g} {points} of fine-tuning (or above it) on {m['k']} of {m['n']} "
+        f"task{'s' if m['n'] != 1 else ''}"
+    )
+
+
+def cost_table(
+    rows: pd.DataFrame, extraction_seconds: dict[str, float] | None = None
+) -> pd.DataFrame:
+    """Seconds spent per backbone and dataset: extraction (from the cache), probes, fine-tuning."""
+    df = prepare(rows)
+    df = df[~df["external"]]
+    extraction_seconds = extraction_seconds or {}
+    out = []
+    for (b, d), part in df.groupby(["backbone", "dataset"], sort=True):
+        keys = {k for k in part["features_key"].dropna().astype(str) if k}
+        known = [extraction_seconds[k] for k in keys if extraction_seconds.get(k) is not None]
+        probe = part[part["method"] != "finetune"]
+        ft = part[part["method"] == "finetune"]
+        out.append(
+            {
+                "backbone": b,
+                "dataset": d,
+                "extract_s": round(sum(known), 1) if known else None,
+                "probe_s": round(
+                    float(
+                        (
+                            _num(probe, "search_seconds").fillna(0)
+                            + _num(probe, "seconds").fillna(0)
+                        ).sum()
+                    ),
+                    1,
+                )
+                if len(probe)
+                else None,
+                "finetune_s": round(float(_num(ft, "wall_seconds").fillna(0).sum()), 1)
+                if len(ft)
+                else None,
+                "finetune_cpu_s": round(float(_num(ft, "cpu_seconds").fillna(0).sum()), 1)
+                if len(ft)
+                else None,
+                "finetune_gpu_s": round(float(_num(ft, "gpu_seconds").fillna(0).sum()), 1)
+                if len(ft)
+                else None,
+            }
+        )
+    return pd.DataFrame(
+        out,
+        columns=[
+            "backbone",
+            "dataset",
+            "extract_s",
+            "probe_s",
+            "finetune_s",
+            "finetune_cpu_s",
+            "finetune_gpu_s",
+        ],
+    )
+
+
 def cell_text(summary: pd.DataFrame, backbone: str, dataset: str, method: str) -> str:
-    hit = summary[(summary.backbone == backbone) & (summary.dataset == dataset)
-                  & (summary.method == method)]
+    hit = summary[
+        (summary.backbone == backbone) & (summary.dataset == dataset) & (summary.method == method)
+    ]
     if hit.empty:
         return "-"
     r = hit.iloc[0]
@@ -71,17 +234,77 @@ def cell_text(summary: pd.DataFrame, backbone: str, dataset: str, method: str) -
 
 
 def display_table(summary: pd.DataFrame, backbone: str) -> pd.DataFrame:
-    """The comparison as strings (mean ± std where there are several seeds)."""
+    """The comparison as strings: mean ± std where there are several seeds, signed deltas.
+
+    An average over fewer datasets than the table has says so, e.g. ``91.20 (2/3)``.
+    """
     wide = comparison(summary, backbone)
+    datasets = [d for d in wide.index if d != "average"]
     out = pd.DataFrame(index=wide.index)
     for col in wide.columns:
-        if col in ("sea-none", "sea-finetune"):
-            out[col] = wide[col].map(lambda v: "-" if pd.isna(v) else f"{v:+.2f}")
-        else:
-            out[col] = [cell_text(summary, backbone, d, col) if d != "average"
-                        else ("-" if pd.isna(wide.loc[d, col]) else f"{wide.loc[d, col]:.2f}")
-                        for d in wide.index]
+        cells = []
+        for d in wide.index:
+            v = wide.loc[d, col]
+            if pd.isna(v):
+                cells.append("-")
+            elif col in ("delta", "gap"):
+                cells.append(f"{v:+.2f}")
+            elif d != "average":
+                cells.append(cell_text(summary, backbone, d, col))
+            else:
+                k = int(wide.loc[datasets, col].notna().sum())
+                cells.append(f"{v:.2f}" + (f" ({k}/{len(datasets)})" if k < len(datasets) else ""))
+        if col in ("delta", "gap") and "average" in wide.index:
+            k = int(wide.loc[datasets, col].notna().sum())
+            if k < len(datasets) and cells[-1] != "-":
+                cells[-1] += f" ({k}/{len(datasets)})"
+        out[col] = cells
     metric = summary[summary.backbone == backbone].groupby("dataset")["metric"].first()
-    out.insert(0, "metric", [metric.get(d, "") for d in out.index])
-    out.columns = [LABELS.get(c, c) for c in out.columns]
+    out.insert(0, "metric", [metric.get(d, "") if d != "average" else "" for d in out.index])
+    out.columns = ["metric", *[label(c) for c in wide.columns]]
+    out.index.name = "dataset"
     return out
+
+
+@dataclass
+class Report:
+    """Everything a renderer needs, computed once from the rows."""
+
+    summary: pd.DataFrame
+    backbones: list[str]
+    tables: dict[str, pd.DataFrame]
+    display: dict[str, pd.DataFrame]
+    margins: dict[str, dict]
+    cost: pd.DataFrame
+    sources: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def build_report(
+    rows: pd.DataFrame, extraction_seconds: dict[str, float] | None = None, margin: float = 1.0
+) -> Report:
+    summary = summarise(rows)
+    backbones = sorted(summary["backbone"].unique())
+    tables = {b: comparison(summary, b) for b in backbones}
+    display = {b: display_table(summary, b) for b in backbones}
+    margins = {b: within_margin(summary, b, margin) for b in backbones}
+    sources = sorted({str(s) for s in summary.loc[summary["external"], "source"].dropna()})
+    notes = []
+    fixed = summary[(summary["method"] == "finetune") & (summary["selected_on"] != "val")]
+    if len(fixed):
+        notes.append(
+            "fine-tune: fixed hyperparameters (not selected on val) for "
+            + ", ".join(sorted(set(fixed["dataset"])))
+        )
+    if sources:
+        notes.append("(published): numbers copied from the sources below, not measured here")
+    return Report(
+        summary,
+        backbones,
+        tables,
+        display,
+        margins,
+        cost_table(rows, extraction_seconds),
+        sources,
+        notes,
+    )

@@ -1,0 +1,92 @@
+"""Plots for the HTML report, drawn with matplotlib (no pyplot, no display) as inline SVG."""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+
+from seabench.report.tables import Report, label
+
+BAR_METHODS = ("none", "sea", "finetune")
+COLORS = {"none": "#8c8c8c", "sea": "#1f77b4", "finetune": "#d62728"}
+
+
+def _svg(fig) -> str:
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight")
+    text = buf.getvalue()
+    return text[text.index("<svg") :]  # drop the XML prolog: the SVG goes inline in HTML
+
+
+def _figure(width: float, height: float):
+    import matplotlib
+
+    matplotlib.rcParams["svg.hashsalt"] = "seabench"  # stable ids, so reports diff cleanly
+    matplotlib.rcParams["svg.fonttype"] = "none"
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def grouped_bars(table: pd.DataFrame, backbone: str) -> str | None:
+    """Per dataset, bars of linear / linear+SeA / fine-tune (test score)."""
+    methods = [m for m in BAR_METHODS if m in table]
+    data = table.drop(index="average", errors="ignore")
+    if not methods or data.empty:
+        return None
+    fig = _figure(max(4.0, 1.2 * len(data) + 1.5), 3.2)
+    ax = fig.add_subplot()
+    width = 0.8 / len(methods)
+    for i, m in enumerate(methods):
+        xs = [j + (i - (len(methods) - 1) / 2) * width for j in range(len(data))]
+        ax.bar(xs, data[m].fillna(0).to_numpy(), width, label=label(m), color=COLORS[m])
+    ax.set_xticks(range(len(data)), [str(d) for d in data.index], rotation=20, ha="right")
+    lo = float(data[methods].min().min())
+    ax.set_ylim(max(0.0, lo - 10), 100)
+    ax.set_ylabel("test score (%)")
+    ax.set_title(f"{backbone}: linear vs linear+SeA vs fine-tune")
+    ax.legend(loc="lower right", fontsize="small")
+    return _svg(fig)
+
+
+def delta_chart(table: pd.DataFrame, backbone: str) -> str | None:
+    """Per dataset, the gain of SeA over the plain linear probe (points)."""
+    if "delta" not in table:
+        return None
+    data = table["delta"].drop(index="average", errors="ignore").dropna()
+    if data.empty:
+        return None
+    fig = _figure(max(4.0, 0.9 * len(data) + 1.5), 2.8)
+    ax = fig.add_subplot()
+    ax.bar(
+        range(len(data)), data.to_numpy(), color=["#2ca02c" if v >= 0 else "#d62728" for v in data]
+    )
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xticks(range(len(data)), [str(d) for d in data.index], rotation=20, ha="right")
+    ax.set_ylabel("SeA - linear (points)")
+    ax.set_title(f"{backbone}: gain from SeA")
+    return _svg(fig)
+
+
+def cost_scatter(report: Report) -> str | None:
+    """Seconds spent against test score, one point per backbone / dataset / method."""
+    points = []
+    for _, r in report.summary[~report.summary["external"]].iterrows():
+        seconds = r["finetune_seconds"] if r["method"] == "finetune" else r["probe_seconds"]
+        if seconds and seconds > 0 and pd.notna(r["test"]):
+            points.append((r["method"], float(seconds), float(r["test"])))
+    if not points:
+        return None
+    fig = _figure(5.0, 3.4)
+    ax = fig.add_subplot()
+    for m in sorted({p[0] for p in points}):
+        xs = [p[1] for p in points if p[0] == m]
+        ys = [p[2] for p in points if p[0] == m]
+        ax.scatter(xs, ys, label=label(m), color=COLORS.get(m), s=36)
+    ax.set_xscale("log")
+    ax.set_xlabel("seconds (probe search + fit, or fine-tuning)")
+    ax.set_ylabel("test score (%)")
+    ax.set_title("cost vs accuracy")
+    ax.legend(fontsize="small")
+    return _svg(fig)

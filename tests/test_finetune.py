@@ -1,0 +1,154 @@
+"""Fine-tuning: the protocol writes a row, a run interrupted midway resumes from its checkpoint."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from seabench.errors import SeabenchError
+from seabench.finetune import FinetuneOptions, finetune_cell
+from seabench.finetune.loop import Classifier, ResumableBatches, RunSettings, train
+from seabench.results import ResultsStore
+
+
+class Stop(Exception):
+    pass
+
+
+def stop_at(step_to_stop: int, seen: list):
+    def progress(phase, step, total, loss, rate):
+        seen.append(step)
+        if step == step_to_stop:
+            raise Stop
+
+    return progress
+
+
+class NoisyPoints(Dataset):
+    """Random augmentation through both torch's and Python's RNGs, like timm's transforms."""
+
+    def __init__(self):
+        gen = torch.Generator().manual_seed(0)
+        self.x = torch.randn(10, 6, generator=gen)
+        self.y = torch.arange(10) % 3
+
+    def __len__(self):
+        return 10
+
+    def __getitem__(self, i):
+        return self.x[i] * (1 + random.random()) + 0.1 * torch.rand(6), self.y[i]
+
+
+def test_batches_resume_exactly():
+    full = list(ResumableBatches(7, 3, seed=1, start_batch=0, total_batches=9))
+    assert list(ResumableBatches(7, 3, seed=1, start_batch=4, total_batches=9)) == full[4:]
+    assert all(len(b) == 3 for b in full)
+    # every epoch is a permutation: the first 21 indices cover each item 3 times
+    flat = [i for b in full[:7] for i in b]
+    assert sorted(flat) == sorted(list(range(7)) * 3)
+
+
+def test_interrupted_run_resumes_to_the_same_weights(tmp_path):
+    def fresh():
+        torch.manual_seed(0)
+        random.seed(0)
+        return Classifier(nn.Sequential(nn.Linear(6, 8), nn.BatchNorm1d(8), nn.ReLU()), 8, 3)
+
+    s = RunSettings(
+        lr=0.05,
+        wd=1e-4,
+        steps=6,
+        batch_size=4,
+        momentum=0.9,
+        seed=3,
+        device="cpu",
+        workers=0,
+        checkpoint_every=100,
+        multilabel=False,
+    )
+    straight = fresh()
+    train(straight, NoisyPoints(), s, tmp_path / "a.pt", "a")
+
+    ckpt = tmp_path / "b.pt"
+    model, seen = fresh(), []
+    with pytest.raises(Stop):
+        train(model, NoisyPoints(), s, ckpt, "b", stop_at(2, seen))
+    assert ckpt.is_file() and torch.load(ckpt, weights_only=True)["step"] == 2
+    random.seed(123)  # whatever happened in between must not matter
+    torch.manual_seed(123)
+    resumed, seen = fresh(), []
+    cost = train(resumed, NoisyPoints(), s, ckpt, "b", stop_at(-1, seen))
+    assert seen == [3, 4, 5, 6]
+    assert cost["steps"] == 6
+    for (name, a), b in zip(
+        straight.state_dict().items(), resumed.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b), name
+
+
+def test_finetune_cell_writes_a_row_and_resumes(tmp_path):
+    home = tmp_path / "home"
+    opts = FinetuneOptions(
+        max_steps=4,
+        batch_size=4,
+        grid="small",
+        image_size=32,
+        subset=10,
+        workers=0,
+        checkpoint_every=2,
+    )
+    seen: list = []
+    with pytest.raises(Stop):
+        finetune_cell(home, "mnist5k", "efficientnet_lite0", opts, progress=stop_at(2, seen))
+    ckpts = list((home / "finetune").glob("*/refit-*.ckpt.pt"))
+    assert len(ckpts) == 1
+    assert ResultsStore(home / "results").rows() == []
+
+    seen = []
+    logs: list = []
+    row, recorded = finetune_cell(
+        home, "mnist5k", "efficientnet_lite0", opts, progress=stop_at(-1, seen), log=logs.append
+    )
+    assert not recorded and seen == [3, 4]
+    assert any("resuming" in m for m in logs)
+    assert not ckpts[0].exists()  # a finished run keeps only its small .done.json
+    assert row["aug"] == "finetune" and row["solver"] == "finetune"
+    assert row["metric"] == "top1" and 0.0 <= row["test"] <= 100.0
+    assert row["n_train"] + row["n_val"] + row["n_test"] > 0
+    assert row["selected_on"] == "none (fixed hyperparameters)" and row["val"] is None
+    assert row["hparams"]["steps"] == 4 and row["hparams"]["lr"] == 0.01
+    assert row["wall_seconds"] > 0 and row["cpu_seconds"] > 0 and row["gpu_seconds"] == 0
+    assert row["manifest_hash"] and row["finetune_key"] and row["image_size"] == 32
+    assert [r["finetune_key"] for r in ResultsStore(home / "results").rows()] == [
+        row["finetune_key"]
+    ]
+
+    again, recorded = finetune_cell(home, "mnist5k", "efficientnet_lite0", opts, skip_recorded=True)
+    assert recorded and again["finetune_key"] == row["finetune_key"]
+
+
+def test_search_selects_on_val_and_grid_rules(tmp_path):
+    assert len(FinetuneOptions().configs()) == 20  # 4 lr x ({0} + 4 wd / lr)
+    assert FinetuneOptions().configs()[1] == (1e-4, pytest.approx(1e-6 / 1e-4))
+    assert FinetuneOptions(grid="small").configs() == [(0.01, 0.0)]
+    assert FinetuneOptions(lr=(0.1, 0.01), wd=(0.0,)).configs() == [(0.1, 0.0), (0.01, 0.0)]
+    for bad in (
+        FinetuneOptions(grid="huge"),
+        FinetuneOptions(max_steps=0),
+        FinetuneOptions(batch_size=1),
+        FinetuneOptions(lr=(0.0,)),
+    ):
+        with pytest.raises(SeabenchError):
+            bad.configs()
+
+    opts = FinetuneOptions(
+        max_steps=1, batch_size=4, lr=(0.01, 0.001), wd=(0.0,), image_size=32, subset=10, workers=0
+    )
+    row, _ = finetune_cell(tmp_path / "home", "mnist5k", "efficientnet_lite0", opts)
+    assert row["selected_on"] == "val" and row["configs_searched"] == 2
+    assert row["val"] is not None and row["search_seconds"] > 0
+    assert row["hparams"]["lr"] in (0.01, 0.001)
