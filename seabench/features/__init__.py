@@ -1,6 +1,13 @@
-"""Features: the extraction engine and the content-addressed cache."""
+"""Features: the extraction engine (single process and torchrun) and the content-addressed cache."""
 
-from seabench.features.cache import CacheEntry, FeatureCache
-from seabench.features.extract import ExtractResult, extract_features
+from seabench.features.cache import CacheEntry, CorruptEntry, FeatureCache
+from seabench.features.extract import ExtractResult, extract_features, plan_key
 
-__all__ = ["CacheEntry", "ExtractResult", "FeatureCache", "extract_features"]
+__all__ = [
+    "CacheEntry",
+    "CorruptEntry",
+    "ExtractResult",
+    "FeatureCache",
+    "extract_features",
+    "plan_key",
+]

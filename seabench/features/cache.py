@@ -23,9 +23,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import safetensors.torch
 import torch
 from filelock import FileLock, Timeout
-from safetensors.torch import load_file
 
 from seabench._io import atomic_write_json, canonical_json
 from seabench.backbones.base import file_sha256
@@ -40,7 +40,9 @@ TMP_PREFIX = ".tmp-"
 
 def cache_key(inputs: dict) -> str:
     """The entry name: a hash of the key's inputs and the cache format version."""
-    return hashlib.sha256(canonical_json({"format": FORMAT_VERSION, **inputs}).encode()).hexdigest()[:20]
+    return hashlib.sha256(
+        canonical_json({"format": FORMAT_VERSION, **inputs}).encode()
+    ).hexdigest()[:20]
 
 
 class CorruptEntry(SeabenchError):
@@ -71,8 +73,11 @@ class CacheEntry:
     def manifest(self) -> SplitManifest:
         return SplitManifest.load(self.path / "manifest.json")
 
-    def verify(self) -> None:
-        """Raise CorruptEntry if a file is missing, the checksum differs or the key is stale."""
+    def verify(self, data: bytes | None = None) -> None:
+        """Raise CorruptEntry if a file is missing, the checksum differs or the key is stale.
+
+        ``data``: the tensors file's bytes when the caller has read them already.
+        """
         rebuild = "run the same `seabench extract` again to rebuild it"
         if self.meta.get("key") != self.key or cache_key(self.meta.get("inputs", {})) != self.key:
             raise CorruptEntry(
@@ -80,22 +85,40 @@ class CacheEntry:
                 f"written by another cache format); {rebuild}"
             )
         tensors = self.path / TENSORS
-        if not tensors.is_file():
+        if data is None and not tensors.is_file():
             raise CorruptEntry(f"cache entry {self.key} has no tensors file; {rebuild}")
-        if file_sha256(tensors) != self.meta.get("sha256"):
-            raise CorruptEntry(f"cache entry {self.key} is corrupted (checksum mismatch); {rebuild}")
+        digest = file_sha256(tensors) if data is None else hashlib.sha256(data).hexdigest()
+        if digest != self.meta.get("sha256"):
+            raise CorruptEntry(
+                f"cache entry {self.key} is corrupted (checksum mismatch); {rebuild}"
+            )
         try:
             manifest = self.manifest()
         except (OSError, ValueError, KeyError, SeabenchError) as exc:
-            raise CorruptEntry(f"cache entry {self.key} has a damaged manifest.json; {rebuild}") from exc
+            raise CorruptEntry(
+                f"cache entry {self.key} has a damaged manifest.json; {rebuild}"
+            ) from exc
         if manifest.hash != self.meta["inputs"].get("manifest"):
-            raise CorruptEntry(f"cache entry {self.key}: manifest.json is not the keyed split; {rebuild}")
+            raise CorruptEntry(
+                f"cache entry {self.key}: manifest.json is not the keyed split; {rebuild}"
+            )
 
     def load(self, verify: bool = True) -> dict[str, torch.Tensor]:
-        """The tensors ``{split}_x`` / ``{split}_y``, checked against the sidecar first."""
+        """The tensors ``{split}_x`` / ``{split}_y``, checked against the sidecar first.
+
+        The file is read once and the checked bytes are decoded (no memory map), so the tensors
+        are exactly what was verified and do not change if the file does.
+        """
+        try:
+            data = (self.path / TENSORS).read_bytes()
+        except FileNotFoundError as exc:
+            raise CorruptEntry(
+                f"cache entry {self.key} has no tensors file; "
+                "run the same `seabench extract` again to rebuild it"
+            ) from exc
         if verify:
-            self.verify()
-        tensors = load_file(str(self.path / TENSORS))
+            self.verify(data)
+        tensors = safetensors.torch.load(data)
         for split, n in self.meta["counts"].items():
             if tensors[f"{split}_x"].shape[0] != n or tensors[f"{split}_y"].shape[0] != n:
                 raise CorruptEntry(f"cache entry {self.key}: {split} counts differ from its meta")
@@ -177,8 +200,9 @@ class FeatureCache:
         """Unfinished extractions (finished chunks of a run that has not committed)."""
         if not self.directory.is_dir():
             return []
-        return sorted(p for p in self.directory.iterdir()
-                      if p.is_dir() and p.name.endswith(PARTIAL))
+        return sorted(
+            p for p in self.directory.iterdir() if p.is_dir() and p.name.endswith(PARTIAL)
+        )
 
     def temporaries(self) -> list[Path]:
         """Temp directories a killed commit left behind."""
@@ -188,18 +212,24 @@ class FeatureCache:
 
     def find(self, dataset: str, backbone: str, **match) -> CacheEntry:
         """The newest entry for a dataset and backbone (optionally matching transform fields)."""
-        found = [e for e in self.entries() if e.dataset == dataset and e.backbone == backbone
-                 and all(e.meta["inputs"]["transform"].get(k) == v for k, v in match.items())]
+        found = [
+            e
+            for e in self.entries()
+            if e.dataset == dataset
+            and e.backbone == backbone
+            and all(e.meta["inputs"]["transform"].get(k) == v for k, v in match.items())
+        ]
         if not found:
             raise DataNotFoundError(
                 f"no cached features for dataset {dataset!r} and backbone {backbone!r} in "
-                f"{self.directory}; run `seabench extract --dataset {dataset} --backbone {backbone}` "
-                "first"
+                f"{self.directory}; run `seabench extract --dataset {dataset} "
+                f"--backbone {backbone}` first"
             )
         return max(found, key=lambda e: e.meta.get("created", ""))
 
-    def commit(self, key: str, inputs: dict, manifest: SplitManifest,
-               tensors_file: Path, extra: dict) -> CacheEntry:
+    def commit(
+        self, key: str, inputs: dict, manifest: SplitManifest, tensors_file: Path, extra: dict
+    ) -> CacheEntry:
         """Move a finished tensors file into a new entry, atomically (call with the key's lock)."""
         if cache_key(inputs) != key:
             raise ValueError("commit: the key does not hash the given inputs")
@@ -210,10 +240,16 @@ class FeatureCache:
             manifest.save(tmp / "manifest.json")
             counts = {s: len(manifest.items(s)) for s in SPLITS}
             now = time.time()
-            meta = {"key": key, "format": FORMAT_VERSION, "inputs": inputs, "counts": counts,
-                    "sha256": file_sha256(tmp / TENSORS),
-                    "created": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(now)),
-                    "created_unix": round(now, 3), **extra}
+            meta = {
+                "key": key,
+                "format": FORMAT_VERSION,
+                "inputs": inputs,
+                "counts": counts,
+                "sha256": file_sha256(tmp / TENSORS),
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(now)),
+                "created_unix": round(now, 3),
+                **extra,
+            }
             atomic_write_json(tmp / "meta.json", meta)
             final = self.entry_path(key)
             if final.exists():  # a damaged entry being rebuilt: move it aside, then drop it
@@ -232,47 +268,73 @@ class FeatureCache:
             if p.exists():
                 shutil.rmtree(p)
 
-    def prune(self, *, older_than_days: float | None = None, keys: tuple[str, ...] = (),
-              partials: bool = True, now: float | None = None) -> list[str]:
-        """Delete entries older than N days or with the given keys (prefixes allowed), unreadable
-        entries, and stale unfinished extractions; return what was removed.
+    def prune(
+        self,
+        *,
+        older_than_days: float | None = None,
+        keys: tuple[str, ...] = (),
+        partials: bool = True,
+        now: float | None = None,
+    ) -> list[str]:
+        """Delete entries older than N days or with the given keys (unique prefixes allowed);
+        always also unreadable entries and leftovers of killed commits; with ``partials``, the
+        unfinished extractions (all of them, or only those older than N days / of the keys).
+        Return the names removed.
 
-        An entry or partial whose lock is held by a running extraction is left alone.
+        Anything whose key is locked by a running extraction is left alone.
         """
         now = time.time() if now is None else now
         entries, broken = self.scan()
-        known = {e.key for e in entries} | {b.key for b in broken}
+        known = [e.key for e in entries] + [b.key for b in broken]
+        known += [p.name[: -len(PARTIAL)] for p in self.partials()]
         for k in keys:
             if not any(key.startswith(k) for key in known):
-                raise SeabenchError(f"no cache entry with key {k!r} in {self.directory}; "
-                                    "list them with `seabench cache ls`")
+                raise SeabenchError(
+                    f"no cache entry with key {k!r} in {self.directory}; "
+                    "list them with `seabench cache ls`"
+                )
         cutoff = None if older_than_days is None else now - older_than_days * 86400.0
-        doomed: list[tuple[str, str]] = []
-        for e in entries:
-            by_key = any(e.key.startswith(k) for k in keys)
-            by_age = cutoff is not None and e.created_unix < cutoff
-            if by_key or by_age:
-                doomed.append((e.key, "entry"))
-        doomed += [(b.key, "broken entry") for b in broken]
+
+        def chosen(key: str, created: float) -> bool:
+            return any(key.startswith(k) for k in keys) or (cutoff is not None and created < cutoff)
+
+        doomed = [(e.key, e.path) for e in entries if chosen(e.key, e.created_unix)]
+        doomed += [(b.key, b.path) for b in broken]
         if partials:
-            for p in self.partials():
-                age_ok = cutoff is None or p.stat().st_mtime < cutoff
-                if age_ok:
-                    doomed.append((p.name[: -len(PARTIAL)], "partial"))
+            pick_all = cutoff is None and not keys
+            doomed += [
+                (p.name[: -len(PARTIAL)], p)
+                for p in self.partials()
+                if pick_all or chosen(p.name[: -len(PARTIAL)], p.stat().st_mtime)
+            ]
+        doomed += [(t.name[len(TMP_PREFIX) :].split(".")[0], t) for t in self.temporaries()]
         removed = []
-        for key, kind in doomed:
+        for key, path in doomed:
             try:
                 with self.lock(key, timeout=0):
-                    if kind == "partial":
-                        shutil.rmtree(self.partial_path(key), ignore_errors=True)
-                        removed.append(f"{key}{PARTIAL}")
-                    else:
-                        self.remove(key)
-                        removed.append(key)
+                    shutil.rmtree(path, ignore_errors=True)
             except Timeout:
                 continue  # an extraction of this key is running right now
-        for tmp in self.temporaries():
-            if cutoff is None or tmp.stat().st_mtime < min(cutoff, now - 3600):
-                shutil.rmtree(tmp, ignore_errors=True)
-                removed.append(tmp.name)
+            removed.append(path.name)
         return removed
+
+
+def describe(entry: CacheEntry) -> dict:
+    """One row for `seabench cache ls`: what the entry holds and what made it."""
+    inputs = entry.meta.get("inputs", {})
+    return {
+        "key": entry.key,
+        "dataset": entry.dataset,
+        "backbone": entry.backbone,
+        "size": inputs.get("transform", {}).get("size"),
+        "dtype": inputs.get("dtype"),
+        "counts": "/".join(str(entry.meta["counts"].get(s, 0)) for s in SPLITS),
+        "bytes": entry.size_bytes(),
+        "created": entry.meta.get("created", ""),
+        "weights": inputs.get("backbone", {}).get("weights_sha256", "")[:12]
+        or str(inputs.get("backbone", {}).get("weights", "")),
+    }
+
+
+def dir_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())

@@ -1,21 +1,26 @@
 """The extraction engine: run a frozen backbone once over each split, in resumable chunks.
 
-Each split is processed in chunks of ``chunk_size`` images; every finished chunk is written
-atomically to ``<key>.partial/``, so an interrupted run (Ctrl-C, kill -9) resumes from the last
-finished chunk.  When all chunks exist they are merged into a cache entry by an atomic rename.
+Each split is cut into chunks of ``chunk_size`` images (batches never cross a chunk, so a chunk's
+numbers do not depend on which other chunks a run computes).  Every finished chunk is written
+atomically to ``<key>.partial/`` with a checksum of its tensor, so an interrupted run (Ctrl-C,
+kill -9) resumes from its finished chunks.  When all chunks exist they are merged into a cache
+entry by an atomic rename.  Under torchrun the chunks are shared out over the ranks; rank 0 merges.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from filelock import FileLock
-from safetensors.torch import load_file, save_file
+from safetensors import safe_open
+from safetensors.torch import save_file
 from torch.utils.data import DataLoader, Dataset
 
 from seabench import __version__
@@ -25,13 +30,16 @@ from seabench.data.base import DatasetAdapter
 from seabench.data.splits import SPLITS, SplitManifest
 from seabench.data.transforms import build_eval_transform, eval_transform_config
 from seabench.errors import SeabenchError
+from seabench.features import distributed
 from seabench.features.cache import CacheEntry, CorruptEntry, FeatureCache, cache_key
 
 DTYPES = {"fp16": torch.float16, "fp32": torch.float32}
+DEFAULT_CHUNK = 1024
+CHUNK_ENV = "SEABENCH_CHUNK_SIZE"
 
 
 class ManifestImages(Dataset):
-    """Images of a list of manifest items, transformed, in the manifest's order."""
+    """Images of a list of manifest items, transformed, in the list's order."""
 
     def __init__(self, adapter: DatasetAdapter, items: list, transform):
         self.adapter, self.items, self.transform = adapter, items, transform
@@ -47,17 +55,67 @@ class ManifestImages(Dataset):
 class ExtractResult:
     entry: CacheEntry
     cached: bool
+    #: images run through the backbone by this call (all ranks together under torchrun)
     images: int
     seconds: float
+    #: images taken from the finished chunks of an interrupted earlier run
+    resumed: int = 0
 
     @property
     def images_per_second(self) -> float:
         return self.images / self.seconds if self.seconds > 0 else float("nan")
 
 
-def default_workers() -> int:
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return 0 if (cpus or 1) <= 2 else min(8, cpus - 1)
+@dataclass(frozen=True)
+class Chunk:
+    split: str
+    start: int
+    stop: int
+
+    @property
+    def size(self) -> int:
+        return self.stop - self.start
+
+    def file(self, partial: Path) -> Path:
+        return partial / f"{self.split}-{self.start:09d}-{self.stop:09d}.safetensors"
+
+
+@dataclass
+class KeyPlan:
+    """What an extraction would produce: its key, the key's inputs, the manifest and transform."""
+
+    key: str
+    inputs: dict
+    manifest: SplitManifest
+    transform: dict
+
+
+def available_cpus() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def default_workers(device: str = "cpu", local_world: int = 1) -> int:
+    """Loader processes for this machine.
+
+    On a CPU the forward pass needs every core and decoding is a few percent of it, so small
+    machines decode in the main process; a GPU is fed by up to 8 workers per rank.
+    """
+    cpus = max(1, available_cpus() // max(1, local_world))
+    if cpus <= 2:
+        return 0
+    if device.startswith("cuda"):
+        return min(8, cpus - 1)
+    return min(2, cpus // 4)
+
+
+def default_chunk_size() -> int:
+    raw = os.environ.get(CHUNK_ENV)
+    if raw is None:
+        return DEFAULT_CHUNK
+    try:
+        return int(raw)
+    except ValueError:
+        raise SeabenchError(f"${CHUNK_ENV} must be a whole number of images, not {raw!r}") from None
 
 
 def labels_tensor(manifest: SplitManifest, split: str) -> torch.Tensor:
@@ -67,21 +125,71 @@ def labels_tensor(manifest: SplitManifest, split: str) -> torch.Tensor:
     return torch.tensor(labels, dtype=torch.int64)
 
 
-def key_inputs(adapter: DatasetAdapter, backbone: Backbone, manifest: SplitManifest,
-               transform_cfg: dict, dtype: str) -> dict:
-    return {"backbone": backbone.identity, "transform": transform_cfg,
-            "dataset": adapter.identity(), "manifest": manifest.hash, "dtype": dtype}
+def key_inputs(
+    adapter: DatasetAdapter,
+    backbone: Backbone,
+    manifest: SplitManifest,
+    transform_cfg: dict,
+    dtype: str,
+) -> dict:
+    return {
+        "backbone": backbone.identity,
+        "transform": transform_cfg,
+        "dataset": adapter.identity(),
+        "manifest": manifest.hash,
+        "dtype": dtype,
+    }
 
 
-def _chunk_file(partial: Path, split: str, index: int) -> Path:
-    return partial / f"{split}-{index:05d}.safetensors"
+def plan_key(
+    adapter: DatasetAdapter,
+    backbone: Backbone,
+    *,
+    image_size: int | None = None,
+    crop_pct: float | None = None,
+    dtype: str = "fp16",
+    subset: int | None = None,
+) -> KeyPlan:
+    """The cache key of an extraction, without running it (it reads the split manifest)."""
+    if dtype not in DTYPES:
+        raise SeabenchError(f"unknown --dtype {dtype!r}; choose one of: {', '.join(DTYPES)}")
+    manifest = adapter.manifest()
+    if subset is not None:
+        manifest = manifest.subset(subset)
+    tcfg = eval_transform_config(backbone.data_config, image_size, crop_pct)
+    inputs = key_inputs(adapter, backbone, manifest, tcfg, dtype)
+    return KeyPlan(cache_key(inputs), inputs, manifest, tcfg)
 
 
-def _chunk_ok(path: Path, expected: int) -> bool:
+def plan_chunks(manifest: SplitManifest, chunk_size: int) -> list[Chunk]:
+    return [
+        Chunk(split, start, min(start + chunk_size, len(manifest.items(split))))
+        for split in SPLITS
+        for start in range(0, len(manifest.items(split)), chunk_size)
+    ]
+
+
+def tensor_sha256(x: torch.Tensor) -> str:
+    return hashlib.sha256(x.contiguous().numpy().tobytes()).hexdigest()
+
+
+def write_chunk(path: Path, x: torch.Tensor, key: str) -> None:
+    x = x.contiguous()
+    meta = {"key": key, "rows": str(x.shape[0]), "sha256": tensor_sha256(x)}
+    atomic_write(path, lambda p: save_file({"x": x}, str(p), metadata=meta))
+
+
+def read_chunk(path: Path, key: str, rows: int) -> torch.Tensor | None:
+    """A finished chunk's features, or None if it is absent, foreign, truncated or damaged."""
     try:
-        return load_file(str(path))["x"].shape[0] == expected
+        with safe_open(str(path), framework="pt") as fh:
+            meta = fh.metadata() or {}
+            x = fh.get_tensor("x")
     except Exception:
-        return False
+        return None
+    if meta.get("key") != key or x.shape[0] != rows or meta.get("sha256") != tensor_sha256(x):
+        return None
+    return x
 
 
 def extract_features(
@@ -93,7 +201,7 @@ def extract_features(
     crop_pct: float | None = None,
     dtype: str = "fp16",
     batch_size: int = 64,
-    chunk_size: int = 1024,
+    chunk_size: int | None = None,
     workers: int | None = None,
     subset: int | None = None,
     device: str | None = None,
@@ -101,106 +209,229 @@ def extract_features(
 ) -> ExtractResult:
     """Extract (or reuse) features of every split into the cache; return the entry.
 
-    ``progress(split, done, total)`` is called after every batch with host-side counts only (it
-    never forces a device synchronisation).
+    Concurrent calls for the same key (threads, processes, jobs) serialise on the key's file
+    lock: one computes, the others then find the entry.  ``progress(split, done, total)`` is
+    called after every batch with host-side counts only (it never synchronises the device).
     """
-    if dtype not in DTYPES:
-        raise SeabenchError(f"unknown --dtype {dtype!r}; choose one of: {', '.join(DTYPES)}")
+    chunk_size = default_chunk_size() if chunk_size is None else chunk_size
     if batch_size < 1 or chunk_size < 1:
-        raise SeabenchError("--batch-size and the chunk size must be positive")
-    chunk_size = max(batch_size, chunk_size // batch_size * batch_size)
-    manifest = adapter.manifest()
-    if subset is not None:
-        manifest = manifest.subset(subset)
-    tcfg = eval_transform_config(backbone.data_config, image_size, crop_pct)
-    inputs = key_inputs(adapter, backbone, manifest, tcfg, dtype)
-    key = cache_key(inputs)
+        raise SeabenchError("--batch-size and --chunk-size must be positive")
+    if chunk_size < batch_size:
+        batch_size = chunk_size
+    else:  # whole batches per chunk
+        chunk_size = chunk_size // batch_size * batch_size
+    plan = plan_key(
+        adapter, backbone, image_size=image_size, crop_pct=crop_pct, dtype=dtype, subset=subset
+    )
+    key, manifest = plan.key, plan.manifest
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    dist = distributed.from_env(device)
+    if dist.world > 1 and device == "cuda":
+        device = f"cuda:{dist.local_rank}"
     cache.directory.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    with FileLock(str(cache.lock_path(key))):
-        try:
-            entry = cache.get(key)
-            if entry is not None:
-                entry.verify()
-                return ExtractResult(entry, True, 0, 0.0)
-        except CorruptEntry:
-            cache.remove(key)  # a damaged entry is rebuilt, never used
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        partial = cache.partial_path(key)
-        partial.mkdir(parents=True, exist_ok=True)
-        transform = build_eval_transform(tcfg)
-        model = backbone.model.to(device).eval()
-        if device.startswith("cuda"):
-            model = model.to(memory_format=torch.channels_last)
-        n_images = 0
-        for split in SPLITS:
-            n_images += _extract_split(
-                adapter, model, manifest, split, transform, partial, chunk_size, batch_size,
-                default_workers() if workers is None else workers, device, DTYPES[dtype], progress,
+    try:
+        with ExitStack() as held:
+            entry = None
+            if dist.is_main:
+                held.enter_context(cache.lock(key))
+                entry = _reusable(cache, key)
+            if dist.broadcast(entry is not None):
+                return ExtractResult(entry or cache.get(key), True, 0, 0.0)
+            partial = cache.partial_path(key)
+            chunks = plan_chunks(manifest, chunk_size)
+            todo = None
+            if dist.is_main:
+                partial.mkdir(parents=True, exist_ok=True)
+                todo = [
+                    i
+                    for i, c in enumerate(chunks)
+                    if read_chunk(c.file(partial), key, c.size) is None
+                ]
+            todo = dist.broadcast(todo)
+            mine = [chunks[i] for i in todo[dist.rank :: dist.world]]
+            extracted = sum(chunks[i].size for i in todo)
+            resumed = sum(c.size for c in chunks) - extracted
+            _run_chunks(
+                adapter,
+                backbone,
+                manifest,
+                mine,
+                partial,
+                key,
+                plan.transform,
+                batch_size,
+                default_workers(device, dist.local_world) if workers is None else workers,
+                device,
+                DTYPES[dtype],
+                progress if dist.is_main else None,
             )
-        merged = partial / "merged.safetensors"
-        tensors = {}
-        for split in SPLITS:
-            n = len(manifest.items(split))
-            parts = [load_file(str(_chunk_file(partial, split, i)))["x"]
-                     for i in range((n + chunk_size - 1) // chunk_size)]
-            tensors[f"{split}_x"] = torch.cat(parts) if parts else torch.empty(0, backbone.dim)
-            tensors[f"{split}_y"] = labels_tensor(manifest, split)
-        atomic_write(merged, lambda p: save_file(tensors, str(p)))
-        seconds = time.perf_counter() - t0
-        entry = cache.commit(key, inputs, manifest, merged, {
-            "backbone_name": backbone.name, "dim": backbone.dim, "metric": adapter.metric,
-            "num_classes": manifest.num_classes, "multilabel": manifest.multilabel,
-            "val_source": manifest.val_source, "seabench": __version__,
-            "torch": torch.__version__, "wall_seconds": round(seconds, 3), "device": device,
-        })
-        import shutil
+            dist.barrier()  # every rank's chunks are on disk
+            if dist.is_main:
+                seconds = time.perf_counter() - t0
+                entry = _merge_and_commit(
+                    cache,
+                    plan,
+                    backbone,
+                    adapter,
+                    chunks,
+                    partial,
+                    {
+                        "wall_seconds": round(seconds, 3),
+                        "device": device,
+                        "world_size": dist.world,
+                        "images_extracted": extracted,
+                        "images_resumed": resumed,
+                        "batch_size": batch_size,
+                        "chunk_size": chunk_size,
+                        "autocast": _autocast_name(device, dtype),
+                    },
+                )
+            dist.barrier()  # the entry is committed
+            entry = entry or cache.get(key)
+            return ExtractResult(entry, False, extracted, time.perf_counter() - t0, resumed)
+    finally:
+        dist.close()
 
-        shutil.rmtree(partial, ignore_errors=True)
-    return ExtractResult(entry, False, n_images, seconds)
+
+def _reusable(cache: FeatureCache, key: str) -> CacheEntry | None:
+    """The committed entry if it verifies; a damaged or stale one is deleted (then rebuilt)."""
+    try:
+        entry = cache.get(key)
+        if entry is not None:
+            entry.verify()
+        return entry
+    except CorruptEntry:
+        shutil.rmtree(cache.entry_path(key), ignore_errors=True)
+        return None
+
+
+def _autocast_name(device: str, dtype: str) -> str | None:
+    """Reduced-precision compute on GPUs when the features are stored in fp16 anyway."""
+    if not device.startswith("cuda") or dtype != "fp16":
+        return None
+    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+
+
+def _merge_and_commit(
+    cache: FeatureCache,
+    plan: KeyPlan,
+    backbone: Backbone,
+    adapter: DatasetAdapter,
+    chunks: list[Chunk],
+    partial: Path,
+    extra: dict,
+) -> CacheEntry:
+    tensors = {}
+    for split in SPLITS:
+        parts = []
+        for c in (c for c in chunks if c.split == split):
+            x = read_chunk(c.file(partial), plan.key, c.size)
+            if x is None:
+                raise SeabenchError(
+                    f"chunk {c.file(partial).name} of an extraction is missing or damaged; under "
+                    "torchrun --home must be on a filesystem every rank sees. Run the same "
+                    "command again to compute what is missing"
+                )
+            parts.append(x)
+        tensors[f"{split}_x"] = (
+            torch.cat(parts)
+            if parts
+            else torch.empty(0, backbone.dim, dtype=DTYPES[plan.inputs["dtype"]])
+        )
+        tensors[f"{split}_y"] = labels_tensor(plan.manifest, split)
+    merged = partial / "merged.safetensors"
+    atomic_write(merged, lambda p: save_file(tensors, str(p)))
+    manifest = plan.manifest
+    entry = cache.commit(
+        plan.key,
+        plan.inputs,
+        manifest,
+        merged,
+        {
+            "backbone_name": backbone.name,
+            "dim": backbone.dim,
+            "metric": adapter.metric,
+            "num_classes": manifest.num_classes,
+            "multilabel": manifest.multilabel,
+            "val_source": manifest.val_source,
+            "seabench": __version__,
+            "torch": torch.__version__,
+            **extra,
+        },
+    )
+    shutil.rmtree(partial, ignore_errors=True)
+    return entry
+
+
+def _batches(chunks: list[Chunk], batch_size: int) -> list[list[int]]:
+    """Batches of positions in the flat item list; each batch lies inside one chunk."""
+    out, pos = [], 0
+    for c in chunks:
+        for s in range(0, c.size, batch_size):
+            out.append(list(range(pos + s, pos + min(s + batch_size, c.size))))
+        pos += c.size
+    return out
 
 
 @torch.inference_mode()
-def _extract_split(adapter, model, manifest, split, transform, partial, chunk_size, batch_size,
-                   workers, device, dtype, progress) -> int:
-    items = manifest.items(split)
-    n = len(items)
-    n_chunks = (n + chunk_size - 1) // chunk_size
-    todo = [i for i in range(n_chunks)
-            if not _chunk_ok(_chunk_file(partial, split, i), min(chunk_size, n - i * chunk_size))]
-    done = n - sum(min(chunk_size, n - i * chunk_size) for i in todo)
+def _run_chunks(
+    adapter,
+    backbone,
+    manifest,
+    chunks,
+    partial,
+    key,
+    tcfg,
+    batch_size,
+    workers,
+    device,
+    dtype,
+    progress,
+) -> int:
+    """Compute and write ``chunks``; device results stay pending until a chunk is complete."""
+    totals = {s: len(manifest.items(s)) for s in SPLITS}
+    done = {s: totals[s] - sum(c.size for c in chunks if c.split == s) for s in SPLITS}
     if progress:
-        progress(split, done, n)
-    if not todo:
+        for s in SPLITS:
+            progress(s, done[s], totals[s])
+    if not chunks:
         return 0
-    order = [j for i in todo for j in range(i * chunk_size, min(n, (i + 1) * chunk_size))]
+    cuda = device.startswith("cuda")
+    model = backbone.model.to(device).eval()
+    if cuda:
+        model = model.to(memory_format=torch.channels_last)
+    amp = _autocast_name(device, "fp16" if dtype == torch.float16 else "fp32")
+    items = [manifest.items(c.split)[i] for c in chunks for i in range(c.start, c.stop)]
     loader = DataLoader(
-        ManifestImages(adapter, [items[j] for j in order], transform),
-        batch_size=batch_size, num_workers=workers, pin_memory=device.startswith("cuda"),
+        ManifestImages(adapter, items, build_eval_transform(tcfg)),
+        batch_sampler=_batches(chunks, batch_size),
+        num_workers=workers,
+        pin_memory=cuda,
         persistent_workers=False,
+        **({"prefetch_factor": 4} if workers > 0 else {}),
     )
-    use_amp = device.startswith("cuda")
     pending: list[torch.Tensor] = []
     pending_n = 0
-    chunk_iter = iter(todo)
-    current = next(chunk_iter)
+    current = iter(chunks)
+    chunk = next(current)
     for images in loader:
         images = images.to(device, non_blocking=True)
-        if use_amp:
-            images = images.to(memory_format=torch.channels_last)
-        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_amp):
+        if cuda:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(
+            device_type="cuda",
+            dtype=torch.bfloat16 if amp == "bf16" else torch.float16,
+            enabled=amp is not None,
+        ):
             feats = model(images)
-        pending.append(feats.to(dtype))
+        pending.append(feats.to(dtype))  # stays on the device: no per-batch synchronisation
         pending_n += images.shape[0]
-        done += images.shape[0]
+        done[chunk.split] += images.shape[0]
         if progress:
-            progress(split, done, n)
-        want = min(chunk_size, n - current * chunk_size)
-        if pending_n >= want:
-            x = torch.cat(pending).float().to(dtype).cpu()
-            atomic_write(_chunk_file(partial, split, current),
-                         lambda p, x=x[:want]: save_file({"x": x.contiguous()}, str(p)))
-            rest = x[want:]
-            pending, pending_n = ([rest], rest.shape[0]) if rest.shape[0] else ([], 0)
-            current = next(chunk_iter, None)
-    return len(order)
+            progress(chunk.split, done[chunk.split], totals[chunk.split])
+        if pending_n == chunk.size:
+            write_chunk(chunk.file(partial), torch.cat(pending).cpu(), key)  # one sync per chunk
+            pending, pending_n = [], 0
+            chunk = next(current, None)
+    return len(items)

@@ -1,0 +1,112 @@
+"""Is extraction limited by the backbone's forward pass?  images/s of the real extraction path
+(decode + transform + forward + chunk writes + merge + commit) over images/s of the forward pass
+alone on preloaded tensors, same images, same batch size, same run.  Target: ratio >= 0.9.
+
+    .venv/bin/python scripts/bench_extract.py [--images 960] [--image-size 96] [--batch-size 64]
+
+The work is split into rounds; in each, the forward-only baseline is measured just before and
+just after the extraction (their mean is the round's reference), so a machine whose speed drifts
+during the run (a shared CPU) does not favour either side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from seabench.backbones import create_backbone
+from seabench.data import get_dataset
+from seabench.data.splits import SPLITS
+from seabench.data.transforms import build_eval_transform
+from seabench.features import FeatureCache, extract_features
+from seabench.features.extract import default_workers, plan_key
+
+
+@torch.inference_mode()
+def forward_only(model: torch.nn.Module, batches: list[torch.Tensor]) -> float:
+    """images/s of the model on tensors already in memory."""
+    t0 = time.perf_counter()
+    for x in batches:
+        model(x)
+    return sum(len(x) for x in batches) / (time.perf_counter() - t0)
+
+
+def round_batches(adapter, plan, transform, batch_size: int) -> list[torch.Tensor]:
+    """The extraction's own batches for a plan: per split, in manifest order, preloaded."""
+    batches = []
+    for split in SPLITS:
+        images = [transform(adapter.open(i)) for i in plan.manifest.items(split)]
+        batches += [
+            torch.stack(images[s : s + batch_size]) for s in range(0, len(images), batch_size)
+        ]
+    return batches
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--images", type=int, default=960, help="about this many, over 3 splits")
+    ap.add_argument("--rounds", type=int, default=3, help="forward / extract / forward rounds")
+    ap.add_argument("--image-size", type=int, default=96)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--backbone", default="efficientnet_lite0")
+    args = ap.parse_args()
+
+    backbone = create_backbone(args.backbone)
+    adapter = get_dataset("mnist5k")
+    model = backbone.model.eval()
+    per_split = max(1, args.images // (3 * args.rounds))
+    rounds = []  # each round its own subset, so its own cache key
+    for r in range(args.rounds):
+        plan = plan_key(adapter, backbone, image_size=args.image_size, subset=per_split + r)
+        batches = round_batches(
+            adapter, plan, build_eval_transform(plan.transform), args.batch_size
+        )
+        forward_only(model, list({len(b): b for b in batches}.values()))  # warm every shape
+        rounds.append((per_split + r, batches))
+    n = sum(len(b) for _, batches in rounds for b in batches)
+    print(
+        f"{args.backbone} on mnist5k, {n} images at {args.image_size} px in {args.rounds} "
+        f"rounds, batch {args.batch_size}, torch threads {torch.get_num_threads()}, "
+        f"loader workers {default_workers('cpu')} (default)"
+    )
+    ratios, t_fwd, t_ext = [], 0.0, 0.0
+    with tempfile.TemporaryDirectory() as tmp:
+        for subset, batches in rounds:
+            m = sum(len(b) for b in batches)
+            before = forward_only(model, batches)
+            t0 = time.perf_counter()
+            result = extract_features(
+                adapter,
+                backbone,
+                FeatureCache(Path(tmp)),
+                image_size=args.image_size,
+                subset=subset,
+                batch_size=args.batch_size,
+                device="cpu",
+            )
+            extract = result.images / (time.perf_counter() - t0)
+            assert not result.cached and result.images == m
+            after = forward_only(model, batches)
+            reference = (before + after) / 2
+            ratios.append(extract / reference)
+            t_fwd += m / reference
+            t_ext += m / extract
+            print(
+                f"  round of {m} images: forward-only {before:.1f} / {after:.1f} img/s, "
+                f"extraction {extract:.1f} img/s, ratio {extract / reference:.3f}"
+            )
+    print(f"forward only  {n / t_fwd:8.1f} img/s (bracketing each extraction)")
+    print(f"extraction    {n / t_ext:8.1f} img/s (whole extract_features calls)")
+    print(
+        f"ratio extraction / forward-only: {t_fwd / t_ext:.3f} overall, "
+        f"median of rounds {statistics.median(ratios):.3f} (target >= 0.9)"
+    )
+
+
+if __name__ == "__main__":
+    main()
