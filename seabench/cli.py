@@ -128,9 +128,16 @@ def cli():
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 ...; default: cuda if available.")
 @click.option("--chunk-size", type=click.IntRange(1), default=None, hidden=True,
               envvar="SEABENCH_CHUNK_SIZE", help="Images per resumable chunk (default 1024).")
+@click.option("--views", type=click.Choice(["none", "rot4", "flip2", "crops5"]), default="none",
+              show_default=True,
+              help="Fixed views of each image, stored as (N, M, d) for `probe --aug views|sla`: "
+                   "rot4 = 0/90/180/270 degree rotations, flip2 = identity + mirror, crops5 = "
+                   "four corner and centre crops. One forward pass per view (M times the "
+                   "compute; --batch-size counts images); its own cache entry.")
 @home_option
 def extract(dataset, backbone, weights, weights_format, pooling, data_root, download,
-            image_size, crop_pct, dtype, batch_size, workers, subset, device, chunk_size, home):
+            image_size, crop_pct, dtype, batch_size, workers, subset, device, chunk_size, views,
+            home):
     """Extract frozen features of every split into the cache (reused when already there).
 
     \b
@@ -151,7 +158,7 @@ def extract(dataset, backbone, weights, weights_format, pooling, data_root, down
             weights_format=weights_format, pooling=pooling, image_size=image_size,
             crop_pct=crop_pct, dtype=dtype,
             batch_size=batch_size, workers=workers, subset=subset, device=device,
-            chunk_size=chunk_size, progress=extract_callback(bar))
+            chunk_size=chunk_size, views=views, progress=extract_callback(bar))
     if os.environ.get("RANK", "0") != "0":
         return  # under torchrun rank 0 reports
     e = result.entry
@@ -168,7 +175,9 @@ def extract(dataset, backbone, weights, weights_format, pooling, data_root, down
         if result.resumed:
             err.print(f"resumed: {result.resumed} images came from an interrupted run's "
                       "finished chunks")
-    err.print(f"counts {e.meta['counts']}, dim {e.meta['dim']}, key {e.key}", highlight=False)
+    views = "" if e.views == "none" else f", views {e.views} ({', '.join(e.meta['view_names'])})"
+    err.print(f"counts {e.meta['counts']}, dim {e.meta['dim']}{views}, key {e.key}",
+              highlight=False, soft_wrap=True)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -545,13 +554,15 @@ def cache_ls(home):
     store = FeatureCache(_home(home).features)
     entries, broken = store.scan()
     table = Table(title=f"feature cache {store.directory}")
-    for col in ("key", "dataset", "backbone", "px", "dtype", "train/val/test", "MB", "created"):
+    for col in ("key", "dataset", "backbone", "px", "dtype", "views", "train/val/test", "MB",
+                "created"):
         table.add_column(col, justify="right" if col in ("px", "MB") else "left",
                          overflow="fold", no_wrap=col == "key")
     for e in entries:
         d = describe(e)
         table.add_row(d["key"], d["dataset"], d["backbone"], str(d["size"]), d["dtype"],
-                      d["counts"], f"{d['bytes'] / 1e6:.1f}", d["created"][:16].replace("T", " "))
+                      d["views"], d["counts"], f"{d['bytes'] / 1e6:.1f}",
+                      d["created"][:16].replace("T", " "))
     out = Console()
     (out if out.is_terminal else Console(width=160)).print(table)
     for b in broken:

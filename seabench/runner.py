@@ -38,7 +38,9 @@ def feature_set(entry: CacheEntry) -> FeatureSet:
         metric=meta["metric"], multilabel=meta["multilabel"], dataset=entry.dataset,
         backbone=entry.backbone, val_source=meta["val_source"],
         info={"features_key": entry.key, "manifest_hash": meta["inputs"]["manifest"],
-              "image_size": meta["inputs"]["transform"]["size"]},
+              "image_size": meta["inputs"]["transform"]["size"],
+              # multi-view entries hold (N, M, d) tensors; the probe's views/sla modes use them
+              "views": entry.views},
     )
 
 
