@@ -189,7 +189,8 @@ def extract(dataset, backbone, weights, weights_format, pooling, data_root, down
 @click.option("--image-size", type=int, default=None,
               help="Pick the cache entry of this crop size (default: the newest).")
 @click.option("--aug", default="sea", show_default=True,
-              help="Feature augmentation: none, sea, adv, random, noise, dropout, mixup, nn.")
+              help="Feature augmentation: none, sea, adv, random, noise, dropout, mixup, nn; "
+              "on multi-view features (extract --views) also views, sla, sla+sea.")
 @click.option("--search/--no-search", default=True, show_default=True,
               help="Search lr x wd (x strength) on val, or train one configuration.")
 @click.option("--seeds", type=click.IntRange(1), default=1, show_default=True)
@@ -249,7 +250,6 @@ def probe(dataset, backbone, image_size, aug, search, seeds, epochs, batch_size,
           --test-features te.pt --test-labels te_y.pt --aug sea --json
     """
     from seabench import runner
-    from seabench.probe import get_augmentation
 
     files = {"train_features": train_features, "train_labels": train_labels,
              "val_features": val_features, "val_labels": val_labels,
@@ -275,7 +275,6 @@ def probe(dataset, backbone, image_size, aug, search, seeds, epochs, batch_size,
     source = click.get_current_context().get_parameter_source("aug")
     if solver == "lbfgs" and source == click.core.ParameterSource.DEFAULT:
         aug = "none"
-    get_augmentation(aug)
     opts = runner.probe_options(aug, {
         "search": search, "lr": lr, "wd": wd, "strength": strength, "device": device,
         "epochs": epochs, "batch_size": batch_size, "alpha": alpha, "lamda": lamda,

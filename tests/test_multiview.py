@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -17,8 +18,8 @@ def informative_views(n: int, seed: int):
     classifier that is invariant to the view cannot tell the classes apart; one that knows which
     view it looks at can.
     """
+    protos = F.normalize(torch.randn(2, 16, generator=torch.Generator().manual_seed(99)), dim=-1)
     g = torch.Generator().manual_seed(seed)
-    protos = F.normalize(torch.randn(2, 16, generator=g), dim=-1)
     y = torch.arange(n) % 2
     m = torch.arange(2)
     x = protos[(y[:, None] + m[None, :]) % 2] + 0.05 * torch.randn(n, 2, 16, generator=g)
@@ -58,3 +59,41 @@ def test_joint_labels_and_aggregation_follow_the_paper():
     assert torch.allclose(agg, expected)
     assert torch.allclose(aggregate(logits[:, :3], 4, "views"),
                           logits[:, :3].reshape(3, 4, 3).mean(1))
+
+
+def _fs(n_views: int | None, seed: int = 0):
+    from seabench.probe import FeatureSet
+
+    def split(n, s):
+        x, y = informative_views(n, s)
+        return (x if n_views else x[:, 0]), y
+
+    (xtr, ytr), (xva, yva), (xte, yte) = split(120, seed), split(60, seed + 1), split(60, seed + 2)
+    return FeatureSet(xtr, ytr, xva, yva, xte, yte, num_classes=2, info={"views": "toy2"})
+
+
+def test_protocol_runs_views_and_sla_with_selection_on_val():
+    from seabench.probe import ProbeOptions, TrainSettings, run_probe
+
+    settings = TrainSettings(epochs=15, batch_size=64)
+    rows = {aug: run_probe(_fs(2), ProbeOptions(aug=aug, settings=settings))[0]
+            for aug in ("views", "sla", "sla+sea", "none")}
+    assert rows["sla"]["test"] > 95 and rows["sla+sea"]["test"] > 95
+    assert rows["views"]["test"] < 70
+    for aug in ("views", "sla", "sla+sea"):
+        r = rows[aug]
+        assert r["selected_on"] == "val" and r["hparams"]["num_views"] == 2
+        assert r["n_train"] == 120 and r["dim"] == 16
+    assert "eta" in rows["sla+sea"]["hparams"] and "eta" not in rows["sla"]["hparams"]
+    # a plain probe on multi-view features uses the reference (unaltered) view only
+    assert rows["none"]["n_train"] == 120 and "num_views" not in rows["none"]["hparams"]
+
+
+def test_view_modes_need_multiview_features():
+    from seabench.errors import SeabenchError
+    from seabench.probe import ProbeOptions, run_probe
+
+    with pytest.raises(SeabenchError, match="--views"):
+        run_probe(_fs(None), ProbeOptions(aug="sla"))
+    with pytest.raises(SeabenchError, match="unknown augmentation"):
+        ProbeOptions(aug="sla+nothing")

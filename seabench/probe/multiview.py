@@ -41,3 +41,22 @@ def aggregate(logits: torch.Tensor, num_views: int, mode: str) -> torch.Tensor:
     c = c_out // num_views
     joint = per.reshape(*lead, n, num_views, c, num_views)
     return torch.diagonal(joint, dim1=-3, dim2=-1).sum(dim=-1)
+
+
+#: multi-view probe names -> (mode, feature-space augmentation used inside it)
+MULTIVIEW_AUGS = {"views": ("views", "none"), "sla": ("sla", "none"), "sla+sea": ("sla", "sea")}
+
+
+def parse(aug: str) -> tuple[str | None, str]:
+    """``--aug`` value -> (multi-view mode or None, the feature-space augmentation to train with)."""
+    return MULTIVIEW_AUGS.get(aug, (None, aug))
+
+
+def check_aug(aug: str) -> None:
+    """Raise SeabenchError for an --aug value that is neither an augmentation nor a view mode."""
+    from seabench.errors import SeabenchError
+    from seabench.probe.augment import AUGMENTATIONS
+
+    if aug not in AUGMENTATIONS and aug not in MULTIVIEW_AUGS:
+        names = [*AUGMENTATIONS, *MULTIVIEW_AUGS]
+        raise SeabenchError(f"unknown augmentation {aug!r}; choose one of: {', '.join(names)}")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +23,7 @@ from seabench.errors import SeabenchError
 from seabench.probe.augment import get_augmentation
 from seabench.probe.lbfgs import L2_GRID, fit_logreg, lbfgs_search
 from seabench.probe.metrics import check_metric, score
+from seabench.probe.multiview import aggregate, check_aug, flatten, output_classes, parse
 from seabench.probe.trainer import TrainSettings, predict, train_linear
 
 LR_GRID = (0.2, 0.8, 1.6)
@@ -52,6 +53,8 @@ class FeatureSet:
     backbone: str = "external"
     val_source: str = "given"
     info: dict = field(default_factory=dict)
+    #: for multi-view features (N, M, d): the view that plain probes use (the unaltered image)
+    reference_view: int = 0
 
 
 @dataclass
@@ -73,6 +76,7 @@ class ProbeOptions:
     l2_grid: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
+        check_aug(self.aug)
         if self.solver not in SOLVERS:
             raise SeabenchError(
                 f"unknown solver {self.solver!r}; choose one of: {', '.join(SOLVERS)}"
@@ -91,7 +95,7 @@ class ProbeOptions:
 
     def grid(self) -> list[tuple[float, float, float]]:
         """The (lr, wd, strength) configurations of the SGD solver."""
-        aug = get_augmentation(self.aug)
+        aug = get_augmentation(parse(self.aug)[1])
         if not self.search:
             return [(self.lr, self.wd, aug.default if self.strength is None else self.strength)]
         strengths = self.strength_grid or aug.grid
@@ -155,10 +159,12 @@ def _rows(indices: torch.Tensor) -> str:
 
 
 def _check_split(name: str, x: torch.Tensor, y: torch.Tensor, fs: FeatureSet) -> None:
-    if x.ndim != 2:
+    if x.ndim not in (2, 3):
         raise SeabenchError(
-            f"{name} features must be 2-d (samples x dim), got shape {tuple(x.shape)}"
+            f"{name} features must be 2-d (samples x dim), or 3-d (samples x views x dim) for "
+            f"multi-view features, got shape {tuple(x.shape)}"
         )
+    x = x.reshape(len(x), -1)  # a sample's views are checked together
     if len(x) != len(y):
         raise SeabenchError(
             f"{name} has {len(x)} feature rows but {len(y)} labels; pass matching files"
@@ -210,7 +216,7 @@ def validate(fs: FeatureSet) -> None:
         splits.insert(1, ("val", fs.val_x, fs.val_y))
     for name, x, y in splits:
         _check_split(name, x, y, fs)
-    dims = {name: x.shape[1] for name, x, _ in splits}
+    dims = {name: x.shape[-1] for name, x, _ in splits}
     if len(set(dims.values())) > 1:
         raise SeabenchError(
             f"feature dimensions differ across splits: {dims}; the splits must "
@@ -287,19 +293,33 @@ def fit_sgd(
     progress: Callable[[str, int], None] | None = None,
 ) -> Fit:
     """Batched SGD over the lr x wd x strength grid on train, select on val, refit on train+val."""
-    aug = get_augmentation(opts.aug)
+    mode, inner = parse(opts.aug)
+    aug = get_augmentation(inner)
     xtr, xva, xte = (F.normalize(t, dim=-1) for t in (s.train_x, s.val_x, s.test_x))
+    ytr, yva = s.train_y, s.val_y
+    num_classes = fs.num_classes
+    if mode is not None:
+        # Multi-view: train on all N*M view features (plain or joint labels), score aggregated.
+        m = xtr.shape[1]
+        num_classes = output_classes(fs.num_classes, m, mode)
+        (xtr, ytr), (xva, yva_flat) = flatten(xtr, ytr, mode), flatten(xva, yva, mode)
+        xte = xte.reshape(-1, xte.shape[-1])
+
+    def scores(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        logits = predict(x, w)
+        return logits if mode is None else aggregate(logits, m, mode)
+
     grid = opts.grid()
     lr, wd, st = (torch.tensor(col, dtype=torch.float32) for col in zip(*grid, strict=True))
     common = dict(
-        num_classes=fs.num_classes, aug=opts.aug, settings=opts.settings, multilabel=fs.multilabel
+        num_classes=num_classes, aug=inner, settings=opts.settings, multilabel=fs.multilabel
     )
     lamda = opts.settings.lamda
     t0 = time.perf_counter()
     if progress:
         progress(f"search {opts.aug} ({len(grid)} configs, seed {seed})", opts.settings.epochs)
-    weights = train_linear(xtr, s.train_y, lr=lr, wd=wd, strength=st, seed=seed, **common)
-    val_logits = predict(xva, weights)
+    weights = train_linear(xtr, ytr, lr=lr, wd=wd, strength=st, seed=seed, **common)
+    val_logits = scores(xva, weights)
     val_scores = [score(fs.metric, val_logits[k], s.val_y) for k in range(len(grid))]
     best = max(range(len(grid)), key=lambda k: (val_scores[k], -k))
     search_seconds = time.perf_counter() - t0
@@ -309,7 +329,7 @@ def fit_sgd(
         progress(f"refit {opts.aug} on train+val (seed {seed})", opts.settings.epochs)
     final = train_linear(
         torch.cat([xtr, xva]),
-        torch.cat([s.train_y, s.val_y]),
+        torch.cat([ytr, s.val_y if mode is None else yva_flat]),
         lr=lr[best : best + 1],
         wd=wd[best : best + 1],
         strength=st[best : best + 1],
@@ -320,11 +340,13 @@ def fit_sgd(
     hparams = {"lr": b_lr, "wd": b_wd, **asdict(opts.settings)}
     if aug.strength_name:
         hparams[aug.strength_name] = b_st
-    if opts.aug not in ("sea",):
+    if inner != "sea":
         hparams.pop("alpha", None)
+    if mode is not None:
+        hparams.update(views=fs.info.get("views", f"{m} views"), num_views=m)
     return Fit(
         _probs(val_logits[best], fs.multilabel, lamda),
-        _probs(predict(xte, final)[0], fs.multilabel, lamda),
+        _probs(scores(xte, final)[0], fs.multilabel, lamda),
         val_scores[best],
         hparams,
         len(grid) if opts.search else 0,
@@ -416,11 +438,37 @@ def make_row(
         "n_test": len(s.test_x),
         "num_classes": fs.num_classes,
         "multilabel": fs.multilabel,
-        "dim": s.train_x.shape[1],
+        "dim": s.train_x.shape[-1],
         "device": s.device,
         "versions": _versions(),
         **fs.info,
     }
+
+
+def _views_for(fs: FeatureSet, opts: ProbeOptions) -> FeatureSet:
+    """Plain probes on multi-view features use the reference view; view modes need views."""
+    mode, _ = parse(opts.aug)
+    multiview = fs.train_x.ndim == 3
+    if mode is None and multiview:
+        v = fs.reference_view
+        pick = {k: getattr(fs, k)[:, v] for k in ("train_x", "test_x")}
+        if fs.val_x is not None:
+            pick["val_x"] = fs.val_x[:, v]
+        return replace(fs, **pick)
+    if mode is not None:
+        if not multiview:
+            raise SeabenchError(
+                f"--aug {opts.aug} needs multi-view features; extract them with "
+                "`seabench extract ... --views rot4` (or flip2, crops5)"
+            )
+        if opts.solver != "sgd":
+            raise SeabenchError(f"--aug {opts.aug} trains with --solver sgd only")
+        if mode == "sla" and fs.multilabel:
+            raise SeabenchError("--aug sla needs a single-label dataset (joint labels (y, view))")
+        n_views = {t.shape[1] for t in (fs.train_x, fs.test_x, fs.val_x) if t is not None}
+        if len(n_views) > 1:
+            raise SeabenchError(f"splits have different numbers of views: {sorted(n_views)}")
+    return fs
 
 
 def run_probe(
@@ -433,6 +481,7 @@ def run_probe(
     ``progress(phase, total)`` is called when a training phase starts and the returned rows are
     the ones that the results store appends.
     """
+    fs = _views_for(fs, opts)
     s = prepare(fs, resolve_device(opts.device))
     rows = []
     for seed in range(opts.first_seed, opts.first_seed + opts.seeds):
