@@ -41,7 +41,13 @@ def feature_set(entry: CacheEntry) -> FeatureSet:
               "image_size": meta["inputs"]["transform"]["size"],
               # multi-view entries hold (N, M, d) tensors; the probe's views/sla modes use them
               "views": entry.views},
+        reference_view=_reference_view(meta.get("view_names", [])),
     )
+
+
+def _reference_view(names: list[str]) -> int:
+    """The view a plain probe uses on multi-view features: the centre crop, else the identity."""
+    return names.index("center") if "center" in names else 0
 
 
 def probe_cached(home: Home, dataset: str, backbone: str, opts: ProbeOptions,
@@ -50,9 +56,13 @@ def probe_cached(home: Home, dataset: str, backbone: str, opts: ProbeOptions,
     """Probe cached features; ``backbone`` "a,b,c" with ``ensemble`` concat|logits ensembles them
     (their cache entries must share the split manifest).  Rows are appended to the store."""
     from seabench.errors import SeabenchError
+    from seabench.features.cache import MULTI
     from seabench.probe.ensemble import run_ensemble
+    from seabench.probe.multiview import MULTIVIEW_AUGS
 
     match = {"size": image_size} if image_size else {}
+    # view modes take the newest multi-view entry, the others the single-view one
+    match["views"] = MULTI if opts.aug in MULTIVIEW_AUGS else "none"
     names = [b.strip() for b in backbone.split(",") if b.strip()]
     if not names:
         raise SeabenchError("--backbone is empty; name one backbone, or several as a,b,c")

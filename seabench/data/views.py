@@ -2,13 +2,16 @@
 
 A view transform maps one PIL image to a (M, 3, H, W) stack, one evaluation-transformed tensor per
 view, in a fixed order that the probe relies on (view m of every image is the same transformation).
+Rotations and flips act on the evaluated crop (the tensor), not on the decoded image: view m is then
+exactly the rotated / mirrored view 0 (a centre crop of a rotated non-square image would be shifted
+by a rounding pixel), view 0 is exactly the plain evaluation transform, and each image is decoded
+and resized once whatever the number of views.
 """
 
 from __future__ import annotations
 
 import torch
 from PIL import Image
-from torchvision.transforms import functional as TF
 
 from seabench.data.transforms import build_eval_transform
 from seabench.errors import SeabenchError
@@ -28,7 +31,11 @@ def view_names(views: str) -> tuple[str, ...]:
 
 
 class ViewTransform:
-    """Image -> (M, 3, size, size): the evaluation transform applied to each fixed view."""
+    """Image -> (M, 3, size, size): the evaluation transform applied to each fixed view.
+
+    rot4 turns counter-clockwise (as ``PIL.Image.rotate`` and ``torch.rot90`` do); flip2 mirrors
+    left-right; crops5 takes torchvision's FiveCrop of the image resized to size / crop_pct.
+    """
 
     def __init__(self, cfg: dict, views: str):
         self.names = view_names(views)
@@ -44,14 +51,17 @@ class ViewTransform:
             self.pre = T.Compose([T.Resize(resize, interpolation=interp), T.FiveCrop(size)])
             self.post = T.Compose([T.ToTensor(), T.Normalize(cfg["mean"], cfg["std"])])
 
+    @property
+    def num_views(self) -> int:
+        return len(self.names)
+
     def __call__(self, img: Image.Image) -> torch.Tensor:
         if self.views == "crops5":
             crops = self.pre(img)  # (tl, tr, bl, br, center), torchvision's documented order
             return torch.stack([self.post(c) for c in crops])
+        x = self.base(img)  # (3, H, W)
         if self.views == "rot4":
-            imgs = [img.rotate(angle, expand=True) for angle in (0, 90, 180, 270)]
-        elif self.views == "flip2":
-            imgs = [img, TF.hflip(img)]
-        else:
-            imgs = [img]
-        return torch.stack([self.base(i) for i in imgs])
+            return torch.stack([torch.rot90(x, k, dims=(1, 2)) for k in range(4)])
+        if self.views == "flip2":
+            return torch.stack([x, x.flip(-1)])
+        return x[None]

@@ -3,7 +3,8 @@
 An entry's key hashes everything that changes the numbers (backbone identity and weights hash,
 layout, pooling, transform, dataset, split-manifest hash, dtype, cache format).  An entry is a
 directory ``<home>/features/<key>/`` holding ``features.safetensors`` (``{split}_x``,
-``{split}_y``), ``manifest.json`` and ``meta.json`` (the key's inputs, counts, a sha256 of the
+``{split}_y``; ``{split}_x`` is (N, d), or (N, M, d) for an entry of M views per image),
+``manifest.json`` and ``meta.json`` (the key's inputs, counts, a sha256 of the
 tensors file, the seabench version and the wall time).  It appears by an atomic rename of a
 finished temp directory, so a reader never sees half of one; its checksum is verified on every
 read, and a damaged or stale entry raises :class:`CorruptEntry` instead of being used.
@@ -36,6 +37,8 @@ FORMAT_VERSION = 1
 TENSORS = "features.safetensors"
 PARTIAL = ".partial"
 TMP_PREFIX = ".tmp-"
+#: ``FeatureCache.find(views=MULTI)``: any multi-view entry (rot4, flip2, crops5 ...)
+MULTI = "multi"
 
 
 def cache_key(inputs: dict) -> str:
@@ -62,6 +65,11 @@ class CacheEntry:
     @property
     def backbone(self) -> str:
         return self.meta["backbone_name"]
+
+    @property
+    def views(self) -> str:
+        """The views mode (``none`` for single-view entries, older ones included); keyed."""
+        return self.meta["inputs"].get("views", "none")
 
     @property
     def created_unix(self) -> float:
@@ -119,9 +127,13 @@ class CacheEntry:
         if verify:
             self.verify(data)
         tensors = safetensors.torch.load(data)
+        ndim = 2 if self.views == "none" else 3
         for split, n in self.meta["counts"].items():
-            if tensors[f"{split}_x"].shape[0] != n or tensors[f"{split}_y"].shape[0] != n:
-                raise CorruptEntry(f"cache entry {self.key}: {split} counts differ from its meta")
+            x = tensors[f"{split}_x"]
+            if x.shape[0] != n or tensors[f"{split}_y"].shape[0] != n or x.ndim != ndim:
+                raise CorruptEntry(
+                    f"cache entry {self.key}: {split} counts or shape differ from its meta"
+                )
         return tensors
 
     def size_bytes(self) -> int:
@@ -210,20 +222,32 @@ class FeatureCache:
             return []
         return sorted(p for p in self.directory.iterdir() if p.name.startswith(TMP_PREFIX))
 
-    def find(self, dataset: str, backbone: str, **match) -> CacheEntry:
-        """The newest entry for a dataset and backbone (optionally matching transform fields)."""
+    def find(
+        self, dataset: str, backbone: str, *, views: str | None = "none", **match
+    ) -> CacheEntry:
+        """The newest entry for a dataset and backbone (optionally matching transform fields).
+
+        ``views``: only entries of that views mode (None: any; ``MULTI``: any but "none"), so a
+        single-view probe never picks up a newer (N, M, d) multi-view entry of the same backbone
+        and dataset, and a multi-view probe never a single-view one.
+        """
         found = [
             e
             for e in self.entries()
             if e.dataset == dataset
             and e.backbone == backbone
+            and (views is None or e.views == views or (views == MULTI and e.views != "none"))
             and all(e.meta["inputs"]["transform"].get(k) == v for k, v in match.items())
         ]
         if not found:
+            kind = {None: "", "none": "", MULTI: " multi-view"}.get(views, f" {views}")
+            with_views = {None: "", "none": "", MULTI: " --views rot4"}.get(
+                views, f" --views {views}"
+            )
             raise DataNotFoundError(
-                f"no cached features for dataset {dataset!r} and backbone {backbone!r} in "
-                f"{self.directory}; run `seabench extract --dataset {dataset} "
-                f"--backbone {backbone}` first"
+                f"no cached{kind} features for "
+                f"dataset {dataset!r} and backbone {backbone!r} in {self.directory}; run "
+                f"`seabench extract --dataset {dataset} --backbone {backbone}{with_views}` first"
             )
         return max(found, key=lambda e: e.meta.get("created", ""))
 
@@ -328,6 +352,7 @@ def describe(entry: CacheEntry) -> dict:
         "backbone": entry.backbone,
         "size": inputs.get("transform", {}).get("size"),
         "dtype": inputs.get("dtype"),
+        "views": inputs.get("views", "none"),
         "counts": "/".join(str(entry.meta["counts"].get(s, 0)) for s in SPLITS),
         "bytes": entry.size_bytes(),
         "created": entry.meta.get("created", ""),

@@ -5,6 +5,10 @@ numbers do not depend on which other chunks a run computes).  Every finished chu
 atomically to ``<key>.partial/`` with a checksum of its tensor, so an interrupted run (Ctrl-C,
 kill -9) resumes from its finished chunks.  When all chunks exist they are merged into a cache
 entry by an atomic rename.  Under torchrun the chunks are shared out over the ranks; rank 0 merges.
+
+With ``views`` (rot4, flip2, crops5) every image is seen in M fixed views: the loader yields
+(B, M, 3, H, W), the backbone runs once on the (B*M, 3, H, W) stack and ``{split}_x`` is (N, M, d),
+so chunks, resume, checksums and sharding work per image exactly as for single-view features.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from seabench.backbones.base import Backbone
 from seabench.data.base import DatasetAdapter
 from seabench.data.splits import SPLITS, SplitManifest
 from seabench.data.transforms import build_eval_transform, eval_transform_config
+from seabench.data.views import ViewTransform, view_names
 from seabench.errors import SeabenchError
 from seabench.features import distributed
 from seabench.features.cache import CacheEntry, CorruptEntry, FeatureCache, cache_key
@@ -88,6 +93,7 @@ class KeyPlan:
     inputs: dict
     manifest: SplitManifest
     transform: dict
+    views: str = "none"
 
 
 def available_cpus() -> int:
@@ -131,14 +137,20 @@ def key_inputs(
     manifest: SplitManifest,
     transform_cfg: dict,
     dtype: str,
+    views: str = "none",
 ) -> dict:
-    return {
+    """The key's inputs; ``views`` enters only when not "none", so single-view keys (and the
+    entries cached before views existed) stay what they were."""
+    inputs = {
         "backbone": backbone.identity,
         "transform": transform_cfg,
         "dataset": adapter.identity(),
         "manifest": manifest.hash,
         "dtype": dtype,
     }
+    if views != "none":
+        inputs["views"] = views
+    return inputs
 
 
 def plan_key(
@@ -149,16 +161,18 @@ def plan_key(
     crop_pct: float | None = None,
     dtype: str = "fp16",
     subset: int | None = None,
+    views: str = "none",
 ) -> KeyPlan:
     """The cache key of an extraction, without running it (it reads the split manifest)."""
     if dtype not in DTYPES:
         raise SeabenchError(f"unknown --dtype {dtype!r}; choose one of: {', '.join(DTYPES)}")
+    view_names(views)  # an unknown name is bad input, before any work
     manifest = adapter.manifest()
     if subset is not None:
         manifest = manifest.subset(subset)
     tcfg = eval_transform_config(backbone.data_config, image_size, crop_pct)
-    inputs = key_inputs(adapter, backbone, manifest, tcfg, dtype)
-    return KeyPlan(cache_key(inputs), inputs, manifest, tcfg)
+    inputs = key_inputs(adapter, backbone, manifest, tcfg, dtype, views)
+    return KeyPlan(cache_key(inputs), inputs, manifest, tcfg, views)
 
 
 def plan_chunks(manifest: SplitManifest, chunk_size: int) -> list[Chunk]:
@@ -206,12 +220,15 @@ def extract_features(
     subset: int | None = None,
     device: str | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    views: str = "none",
 ) -> ExtractResult:
     """Extract (or reuse) features of every split into the cache; return the entry.
 
     Concurrent calls for the same key (threads, processes, jobs) serialise on the key's file
     lock: one computes, the others then find the entry.  ``progress(split, done, total)`` is
     called after every batch with host-side counts only (it never synchronises the device).
+    ``views`` (see :mod:`seabench.data.views`): M views per image, stored as (N, M, d); counts,
+    ``batch_size`` and ``chunk_size`` stay in images (a batch is B*M backbone inputs).
     """
     chunk_size = default_chunk_size() if chunk_size is None else chunk_size
     if batch_size < 1 or chunk_size < 1:
@@ -221,7 +238,13 @@ def extract_features(
     else:  # whole batches per chunk
         chunk_size = chunk_size // batch_size * batch_size
     plan = plan_key(
-        adapter, backbone, image_size=image_size, crop_pct=crop_pct, dtype=dtype, subset=subset
+        adapter,
+        backbone,
+        image_size=image_size,
+        crop_pct=crop_pct,
+        dtype=dtype,
+        subset=subset,
+        views=views,
     )
     key, manifest = plan.key, plan.manifest
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -260,6 +283,7 @@ def extract_features(
                 partial,
                 key,
                 plan.transform,
+                plan.views,
                 batch_size,
                 default_workers(device, dist.local_world) if workers is None else workers,
                 device,
@@ -334,10 +358,10 @@ def _merge_and_commit(
                     "command again to compute what is missing"
                 )
             parts.append(x)
+        names = view_names(plan.views)
+        empty = (0, backbone.dim) if plan.views == "none" else (0, len(names), backbone.dim)
         tensors[f"{split}_x"] = (
-            torch.cat(parts)
-            if parts
-            else torch.empty(0, backbone.dim, dtype=DTYPES[plan.inputs["dtype"]])
+            torch.cat(parts) if parts else torch.empty(empty, dtype=DTYPES[plan.inputs["dtype"]])
         )
         tensors[f"{split}_y"] = labels_tensor(plan.manifest, split)
     merged = partial / "merged.safetensors"
@@ -355,6 +379,8 @@ def _merge_and_commit(
             "num_classes": manifest.num_classes,
             "multilabel": manifest.multilabel,
             "val_source": manifest.val_source,
+            "views": plan.views,
+            "view_names": list(view_names(plan.views)),
             "seabench": __version__,
             "torch": torch.__version__,
             **extra,
@@ -383,6 +409,7 @@ def _run_chunks(
     partial,
     key,
     tcfg,
+    views,
     batch_size,
     workers,
     device,
@@ -403,8 +430,10 @@ def _run_chunks(
         model = model.to(memory_format=torch.channels_last)
     amp = _autocast_name(device, "fp16" if dtype == torch.float16 else "fp32")
     items = [manifest.items(c.split)[i] for c in chunks for i in range(c.start, c.stop)]
+    # views "none" keeps the plain (3, H, W) item: its numbers are those of older entries
+    transform = build_eval_transform(tcfg) if views == "none" else ViewTransform(tcfg, views)
     loader = DataLoader(
-        ManifestImages(adapter, items, build_eval_transform(tcfg)),
+        ManifestImages(adapter, items, transform),
         batch_sampler=_batches(chunks, batch_size),
         num_workers=workers,
         pin_memory=cuda,
@@ -416,6 +445,10 @@ def _run_chunks(
     current = iter(chunks)
     chunk = next(current)
     for images in loader:
+        n = images.shape[0]  # images; with views the item is (M, 3, H, W)
+        m = images.shape[1] if images.ndim == 5 else 0
+        if m:
+            images = images.flatten(0, 1)  # (B*M, 3, H, W): one forward pass for every view
         images = images.to(device, non_blocking=True)
         if cuda:
             images = images.contiguous(memory_format=torch.channels_last)
@@ -425,9 +458,11 @@ def _run_chunks(
             enabled=amp is not None,
         ):
             feats = model(images)
+        if m:
+            feats = feats.reshape(n, m, feats.shape[-1])  # (B, M, d): view m of image b
         pending.append(feats.to(dtype))  # stays on the device: no per-batch synchronisation
-        pending_n += images.shape[0]
-        done[chunk.split] += images.shape[0]
+        pending_n += n
+        done[chunk.split] += n
         if progress:
             progress(chunk.split, done[chunk.split], totals[chunk.split])
         if pending_n == chunk.size:
