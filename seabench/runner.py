@@ -18,29 +18,52 @@ from seabench.probe import FeatureSet, ProbeOptions, run_probe
 from seabench.results import ResultsStore
 
 
-def extract(home: Home, dataset: str, backbone: str, *, data_root=None, download=False,
-            weights=None, weights_format="auto", pooling=None, progress=None,
-            **options) -> ExtractResult:
+def extract(
+    home: Home,
+    dataset: str,
+    backbone: str,
+    *,
+    data_root=None,
+    download=False,
+    weights=None,
+    weights_format="auto",
+    pooling=None,
+    progress=None,
+    **options,
+) -> ExtractResult:
     adapter = get_dataset(dataset, data_root, download)
     adapter.manifest()  # fail on missing data before loading any weights
-    model = create_backbone(backbone, weights=weights, weights_format=weights_format,
-                            pooling=pooling)
-    return extract_features(adapter, model, FeatureCache(home.features), progress=progress,
-                            **options)
+    model = create_backbone(
+        backbone, weights=weights, weights_format=weights_format, pooling=pooling
+    )
+    return extract_features(
+        adapter, model, FeatureCache(home.features), progress=progress, **options
+    )
 
 
 def feature_set(entry: CacheEntry) -> FeatureSet:
     t = entry.load()
     meta = entry.meta
     return FeatureSet(
-        train_x=t["train_x"], train_y=t["train_y"], val_x=t["val_x"], val_y=t["val_y"],
-        test_x=t["test_x"], test_y=t["test_y"], num_classes=meta["num_classes"],
-        metric=meta["metric"], multilabel=meta["multilabel"], dataset=entry.dataset,
-        backbone=entry.backbone, val_source=meta["val_source"],
-        info={"features_key": entry.key, "manifest_hash": meta["inputs"]["manifest"],
-              "image_size": meta["inputs"]["transform"]["size"],
-              # multi-view entries hold (N, M, d) tensors; the probe's views/sla modes use them
-              "views": entry.views},
+        train_x=t["train_x"],
+        train_y=t["train_y"],
+        val_x=t["val_x"],
+        val_y=t["val_y"],
+        test_x=t["test_x"],
+        test_y=t["test_y"],
+        num_classes=meta["num_classes"],
+        metric=meta["metric"],
+        multilabel=meta["multilabel"],
+        dataset=entry.dataset,
+        backbone=entry.backbone,
+        val_source=meta["val_source"],
+        info={
+            "features_key": entry.key,
+            "manifest_hash": meta["inputs"]["manifest"],
+            "image_size": meta["inputs"]["transform"]["size"],
+            # multi-view entries hold (N, M, d) tensors; the probe's views/sla modes use them
+            "views": entry.views,
+        },
         reference_view=_reference_view(meta.get("view_names", [])),
     )
 
@@ -50,9 +73,15 @@ def _reference_view(names: list[str]) -> int:
     return names.index("center") if "center" in names else 0
 
 
-def probe_cached(home: Home, dataset: str, backbone: str, opts: ProbeOptions,
-                 progress: Callable[[str, int], None] | None = None,
-                 image_size: int | None = None, ensemble: str | None = None) -> list[dict]:
+def probe_cached(
+    home: Home,
+    dataset: str,
+    backbone: str,
+    opts: ProbeOptions,
+    progress: Callable[[str, int], None] | None = None,
+    image_size: int | None = None,
+    ensemble: str | None = None,
+) -> list[dict]:
     """Probe cached features; ``backbone`` "a,b,c" with ``ensemble`` concat|logits ensembles them
     (their cache entries must share the split manifest).  Rows are appended to the store."""
     from seabench.errors import SeabenchError
@@ -67,13 +96,16 @@ def probe_cached(home: Home, dataset: str, backbone: str, opts: ProbeOptions,
     if not names:
         raise SeabenchError("--backbone is empty; name one backbone, or several as a,b,c")
     if len(names) > 1 and ensemble is None:
-        raise SeabenchError(f"{len(names)} backbones given; add --ensemble concat or --ensemble "
-                            "logits to ensemble them, or probe them one at a time")
+        raise SeabenchError(
+            f"{len(names)} backbones given; add --ensemble concat or --ensemble "
+            "logits to ensemble them, or probe them one at a time"
+        )
     cache = FeatureCache(home.features)
     if ensemble is not None:
         sets = [feature_set(cache.find(dataset, b, **match)) for b in names]
-        rows = run_ensemble(sets, ensemble, opts, progress, info={"options_hash":
-                                                                   options_hash(opts)})
+        rows = run_ensemble(
+            sets, ensemble, opts, progress, info={"options_hash": options_hash(opts)}
+        )
     else:
         fs = feature_set(cache.find(dataset, names[0], **match))
         fs.info["options_hash"] = options_hash(opts)
@@ -82,8 +114,13 @@ def probe_cached(home: Home, dataset: str, backbone: str, opts: ProbeOptions,
     return rows
 
 
-def probe_external(home: Home, files: dict[str, str | None], opts: ProbeOptions,
-                   progress: Callable[[str, int], None] | None = None, **naming) -> list[dict]:
+def probe_external(
+    home: Home,
+    files: dict[str, str | None],
+    opts: ProbeOptions,
+    progress: Callable[[str, int], None] | None = None,
+    **naming,
+) -> list[dict]:
     """Probe features from files (``files`` maps train/val/test_features/labels to paths);
     ``naming`` holds metric, num_classes, dataset, backbone.  Rows are appended to the store."""
     from seabench.probe.inputs import external_feature_set
@@ -109,9 +146,13 @@ def options_hash(opts: ProbeOptions) -> str:
 
 
 def recorded_seeds(home: Home, features_key: str, aug: str, opts_hash: str) -> set[int]:
-    return {r["seed"] for r in ResultsStore(home.results).rows()
-            if r.get("features_key") == features_key and r.get("aug") == aug
-            and r.get("options_hash") == opts_hash}
+    return {
+        r["seed"]
+        for r in ResultsStore(home.results).rows()
+        if r.get("features_key") == features_key
+        and r.get("aug") == aug
+        and r.get("options_hash") == opts_hash
+    }
 
 
 def probe_options(aug: str, settings: dict, seeds: int = 1) -> ProbeOptions:
@@ -121,8 +162,19 @@ def probe_options(aug: str, settings: dict, seeds: int = 1) -> ProbeOptions:
 
     s = dict(settings)
     train_keys = {"epochs", "batch_size", "momentum", "alpha", "lamda", "delta"}
-    opt_keys = {"search", "lr", "wd", "strength", "lr_grid", "wd_grid", "strength_grid", "device",
-                "solver", "l2", "l2_grid"}
+    opt_keys = {
+        "search",
+        "lr",
+        "wd",
+        "strength",
+        "lr_grid",
+        "wd_grid",
+        "strength_grid",
+        "device",
+        "solver",
+        "l2",
+        "l2_grid",
+    }
     unknown = set(s) - train_keys - opt_keys
     if unknown:
         raise SeabenchError(
@@ -141,8 +193,16 @@ def _extract_cell(home: Home, recipe, spec, dataset: str, progress) -> ExtractRe
     kwargs = dict(recipe.extract)
     if spec.pooling is not None:
         kwargs["pooling"] = spec.pooling
-    return extract(home, dataset, spec.arch, data_root=recipe.data_root, weights=spec.weights,
-                   weights_format=spec.format, progress=progress, **kwargs)
+    return extract(
+        home,
+        dataset,
+        spec.arch,
+        data_root=recipe.data_root,
+        weights=spec.weights,
+        weights_format=spec.format,
+        progress=progress,
+        **kwargs,
+    )
 
 
 def _method_options(method: str, recipe) -> ProbeOptions:
@@ -154,18 +214,25 @@ def _method_options(method: str, recipe) -> ProbeOptions:
     settings = dict(recipe.probe)
     if method == "lbfgs":
         if "solver" not in {f.name for f in fields(ProbeOptions)}:
-            raise SeabenchError("this seabench has no L-BFGS solver (ProbeOptions.solver); "
-                                "remove 'lbfgs' from the recipe's augs")
-        settings = {k: v for k, v in settings.items()
-                    if k in ("device", "search", "l2", "l2_grid")}
+            raise SeabenchError(
+                "this seabench has no L-BFGS solver (ProbeOptions.solver); "
+                "remove 'lbfgs' from the recipe's augs"
+            )
+        settings = {k: v for k, v in settings.items() if k in ("device", "search", "l2", "l2_grid")}
         return probe_options("none", {**settings, "solver": "lbfgs"}, seeds=recipe.seeds)
     settings.pop("l2", None)
     settings.pop("l2_grid", None)
     return probe_options(method, settings, seeds=recipe.seeds)
 
 
-def run_recipe(recipe, home: Home, log: Callable[[str], None],
-               extract_progress=None, probe_progress=None, finetune_progress=None) -> list[str]:
+def run_recipe(
+    recipe,
+    home: Home,
+    log: Callable[[str], None],
+    extract_progress=None,
+    probe_progress=None,
+    finetune_progress=None,
+) -> list[str]:
     """Run every cell of a recipe; return the list of failures (cell: reason)."""
     from seabench.errors import SeabenchError
     from seabench.finetune import finetune_cell
@@ -181,10 +248,16 @@ def run_recipe(recipe, home: Home, log: Callable[[str], None],
                 log(f"[red]skip[/] {backbone} / {dataset}: {exc}")
                 continue
             entry = result.entry
-            log(f"features {backbone} / {dataset}: "
-                + ("cached" if result.cached else
-                   f"extracted {result.images} images in {result.seconds:.1f} s "
-                   f"({result.images_per_second:.0f} img/s)") + f" [dim]{entry.key}[/]")
+            log(
+                f"features {backbone} / {dataset}: "
+                + (
+                    "cached"
+                    if result.cached
+                    else f"extracted {result.images} images in {result.seconds:.1f} s "
+                    f"({result.images_per_second:.0f} img/s)"
+                )
+                + f" [dim]{entry.key}[/]"
+            )
         for method in recipe.probe_methods:
             try:
                 opts = _method_options(method, recipe)
@@ -204,9 +277,11 @@ def run_recipe(recipe, home: Home, log: Callable[[str], None],
                     ResultsStore(home.results).append(new)
                     rows += new
                 for r in rows:
-                    log(f"probe {backbone} / {dataset} / {method} seed {r['seed']}: "
+                    log(
+                        f"probe {backbone} / {dataset} / {method} seed {r['seed']}: "
                         f"val {r['val']:.2f}  test {r['test']:.2f}  "
-                        f"({r['configs_searched']} configs, {r['search_seconds']:.1f} s)")
+                        f"({r['configs_searched']} configs, {r['search_seconds']:.1f} s)"
+                    )
             except SeabenchError as exc:
                 failures.append(f"{backbone} / {dataset} / {method}: {exc}")
                 log(f"[red]failed[/] {backbone} / {dataset} / {method}: {exc}")
@@ -215,17 +290,31 @@ def run_recipe(recipe, home: Home, log: Callable[[str], None],
         for seed in range(recipe.seeds):
             try:
                 row, recorded = finetune_cell(
-                    home.root, dataset, spec.arch, recipe.finetune_options(seed),
-                    data_root=recipe.data_root, weights=spec.weights, weights_format=spec.format,
-                    label=backbone, skip_recorded=True, progress=finetune_progress, log=log)
+                    home.root,
+                    dataset,
+                    spec.arch,
+                    recipe.finetune_options(seed),
+                    data_root=recipe.data_root,
+                    weights=spec.weights,
+                    weights_format=spec.format,
+                    label=backbone,
+                    skip_recorded=True,
+                    progress=finetune_progress,
+                    log=log,
+                )
             except SeabenchError as exc:
                 failures.append(f"{backbone} / {dataset} / finetune seed {seed}: {exc}")
                 log(f"[red]failed[/] {backbone} / {dataset} / finetune seed {seed}: {exc}")
                 break
-            log(f"finetune {backbone} / {dataset} seed {seed}: "
-                + ("recorded" if recorded else
-                   f"test {row['test']:.2f} ({row['configs_searched'] or 1} config(s), "
-                   f"{row['wall_seconds']:.1f} s)"))
+            log(
+                f"finetune {backbone} / {dataset} seed {seed}: "
+                + (
+                    "recorded"
+                    if recorded
+                    else f"test {row['test']:.2f} ({row['configs_searched'] or 1} config(s), "
+                    f"{row['wall_seconds']:.1f} s)"
+                )
+            )
     return failures
 
 
@@ -262,8 +351,10 @@ def plan_recipe(recipe, home: Home) -> list[str]:
             m = m.subset(subset) if subset else m
             c = m.counts()
             images[d] = sum(c.values())
-            lines.append(f"  ok       {d}: {c['train']:,} / {c['val']:,} / {c['test']:,} images "
-                         f"(train / val / test), val split: {m.val_source}")
+            lines.append(
+                f"  ok       {d}: {c['train']:,} / {c['val']:,} / {c['test']:,} images "
+                f"(train / val / test), val split: {m.val_source}"
+            )
         except SeabenchError as exc:
             bad_data[d] = "unknown" if str(exc).startswith("unknown dataset") else "no data"
             lines.append(f"  MISSING  {d}: {exc}")
@@ -272,20 +363,28 @@ def plan_recipe(recipe, home: Home) -> list[str]:
     for spec in recipe.backbones:
         if spec.format not in FORMATS:
             bad_ckpt[spec.name] = "bad fmt"
-            lines.append(f"  ERROR    {spec.name}: unknown format {spec.format!r}; choose one of: "
-                         f"{', '.join(FORMATS)}")
+            lines.append(
+                f"  ERROR    {spec.name}: unknown format {spec.format!r}; choose one of: "
+                f"{', '.join(FORMATS)}"
+            )
         elif spec.weights and not Path(spec.weights).is_file():
             bad_ckpt[spec.name] = "no ckpt"
-            lines.append(f"  MISSING  {spec.name}: checkpoint {spec.weights} does not exist; "
-                         f"put the {spec.format} {spec.arch} checkpoint there (or set the "
-                         "recipe's path variable, e.g. CKPT_DIR)")
+            lines.append(
+                f"  MISSING  {spec.name}: checkpoint {spec.weights} does not exist; "
+                f"put the {spec.format} {spec.arch} checkpoint there (or set the "
+                "recipe's path variable, e.g. CKPT_DIR)"
+            )
         else:
             src = f"checkpoint {spec.weights} ({spec.format})" if spec.weights else "built-in"
             lines.append(f"  ok       {spec.name}: {spec.arch}, {src}")
     recorded = _recorded_methods(home)
     cells = len(recipe.backbones) * len(recipe.datasets)
-    ready = [(b.name, d) for b in recipe.backbones for d in recipe.datasets
-             if b.name not in bad_ckpt and d not in bad_data]
+    ready = [
+        (b.name, d)
+        for b in recipe.backbones
+        for d in recipe.datasets
+        if b.name not in bad_ckpt and d not in bad_data
+    ]
     width = max(8, *(len(d) for d in recipe.datasets))
     name_w = max(len(b) for b in recipe.backbone_names)
     work = {"probe": 0, "steps": 0}
@@ -294,8 +393,9 @@ def plan_recipe(recipe, home: Home) -> list[str]:
             if method == "finetune":
                 fo = recipe.finetune_options(0)
                 n_cfg = len(fo.configs())
-                what = (f"{n_cfg} config(s) x {fo.max_steps:,} steps of batch {fo.batch_size}"
-                        + (", selected on val, + refit on train+val" if n_cfg > 1 else ""))
+                what = f"{n_cfg} config(s) x {fo.max_steps:,} steps of batch {fo.batch_size}" + (
+                    ", selected on val, + refit on train+val" if n_cfg > 1 else ""
+                )
                 per_seed_steps = (n_cfg + (1 if n_cfg > 1 else 0)) * fo.max_steps
             else:
                 opts = _method_options(method, recipe)
@@ -313,25 +413,37 @@ def plan_recipe(recipe, home: Home) -> list[str]:
         for b in recipe.backbone_names:
             for d in recipe.datasets:
                 done = len(recorded.get((b, d, method), set()) & set(range(recipe.seeds)))
-                states[b, d] = (bad_ckpt.get(b) or bad_data.get(d)
-                                or ("done" if done == recipe.seeds else
-                                    f"{done}/{recipe.seeds}" if done else "todo"))
+                states[b, d] = (
+                    bad_ckpt.get(b)
+                    or bad_data.get(d)
+                    or (
+                        "done"
+                        if done == recipe.seeds
+                        else f"{done}/{recipe.seeds}"
+                        if done
+                        else "todo"
+                    )
+                )
         todo = [k for k in ready if states[k] != "done"]
         work["probe"] += 0 if method == "finetune" else len(todo) * recipe.seeds * n_cfg
         work["steps"] += len(todo) * recipe.seeds * per_seed_steps
-        lines.append(f"method {method}: {cells} cells ({len(recipe.backbones)} backbones x "
-                     f"{len(recipe.datasets)} datasets) x {recipe.seeds} seed(s); {what}; "
-                     f"{len(todo)} cell(s) to run, {cells - len(ready)} blocked")
+        lines.append(
+            f"method {method}: {cells} cells ({len(recipe.backbones)} backbones x "
+            f"{len(recipe.datasets)} datasets) x {recipe.seeds} seed(s); {what}; "
+            f"{len(todo)} cell(s) to run, {cells - len(ready)} blocked"
+        )
         header = " ".join(f"{d:>{width}}" for d in recipe.datasets)
         lines.append("  " + " " * name_w + "  " + header)
         for b in recipe.backbone_names:
-            lines.append(f"  {b:<{name_w}}  "
-                         + " ".join(f"{states[b, d]:>{width}}" for d in recipe.datasets))
-    extract_images = (sum(images.get(d, 0) for _, d in ready) if recipe.probe_methods else 0)
+            lines.append(
+                f"  {b:<{name_w}}  " + " ".join(f"{states[b, d]:>{width}}" for d in recipe.datasets)
+            )
+    extract_images = sum(images.get(d, 0) for _, d in ready) if recipe.probe_methods else 0
     unknown = sorted(bad_data)
     lines.append(
         f"estimate: {len(ready)} of {cells} cells ready; at most {extract_images:,} images to "
         f"extract (cached ones are reused); {work['probe']:,} probe configurations; "
         f"{work['steps']:,} fine-tuning steps"
-        + (f"; image counts unknown for {', '.join(unknown)} (no data)" if unknown else ""))
+        + (f"; image counts unknown for {', '.join(unknown)} (no data)" if unknown else "")
+    )
     return lines

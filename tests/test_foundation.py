@@ -41,8 +41,10 @@ def test_offline_backbone_uses_its_own_data_config(lite0):
 
 @pytest.mark.parametrize(
     ("image", "classes"),
-    [("chelsea", range(281, 286)),  # tabby, tiger cat, Persian, Siamese, Egyptian cat
-     ("coffee", {504, 967, 968})],  # coffee mug, espresso, cup
+    [
+        ("chelsea", range(281, 286)),  # tabby, tiger cat, Persian, Siamese, Egyptian cat
+        ("coffee", {504, 967, 968}),
+    ],  # coffee mug, espresso, cup
 )
 def test_pretrained_weights_recognise_real_photos(lite0, image, classes):
     from PIL import Image
@@ -98,8 +100,20 @@ def test_extract_probe_report_end_to_end(tmp_path):
         assert 10.0 < r["test"] <= 100.0 and r["n_train"] == 100
         assert {"lr", "wd"} <= set(r["hparams"]) and r["versions"]["seabench"]
     assert "eta" in rows[1]["hparams"]
-    res = runner.invoke(cli, ["report", "--home", home, "--format", "markdown", "--format", "csv",
-                              "--out", str(tmp_path / "out")])
+    res = runner.invoke(
+        cli,
+        [
+            "report",
+            "--home",
+            home,
+            "--format",
+            "markdown",
+            "--format",
+            "csv",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     md = (tmp_path / "out" / "report.md").read_text()
     assert "linear+SeA" in md and "mnist5k" in md
@@ -129,7 +143,8 @@ def test_bad_input_exits_2_with_one_line(tmp_path, args):
 
 def test_bad_recipe_key_is_reported(tmp_path):
     recipe = tmp_path / "r.toml"
-    recipe.write_text('backbones = ["efficientnet_lite0"]\ndatasets = ["mnist5k"]\n'
-                      'augs = ["none"]\nepochs = 3\n')
+    recipe.write_text(
+        'backbones = ["efficientnet_lite0"]\ndatasets = ["mnist5k"]\naugs = ["none"]\nepochs = 3\n'
+    )
     res = CliRunner().invoke(cli, ["run", str(recipe), "--home", str(tmp_path / "h")])
     assert res.exit_code == 2 and "unknown keys epochs" in res.output

@@ -31,9 +31,16 @@ def fit_score(mode: str, aug: str = "none") -> float:
     xte, yte = informative_views(200, 1)
     fx, fy = flatten(xtr, ytr, mode)
     c = output_classes(2, 2, mode)
-    w = train_linear(fx, fy, num_classes=c, lr=torch.tensor([0.5]), wd=torch.tensor([1e-6]),
-                     strength=torch.tensor([0.1]), aug=aug,
-                     settings=TrainSettings(epochs=30, batch_size=64))
+    w = train_linear(
+        fx,
+        fy,
+        num_classes=c,
+        lr=torch.tensor([0.5]),
+        wd=torch.tensor([1e-6]),
+        strength=torch.tensor([0.1]),
+        aug=aug,
+        settings=TrainSettings(epochs=30, batch_size=64),
+    )
     logits = aggregate(predict(xte.reshape(-1, 16), w), 2, mode)[0]
     return score("top1", logits, yte)
 
@@ -54,11 +61,13 @@ def test_joint_labels_and_aggregation_follow_the_paper():
     assert joint.tolist() == [0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7]
     logits = torch.randn(12, 12)  # 3 images x 4 views, 3 classes x 4 views
     agg = aggregate(logits, 4, "sla")
-    expected = torch.tensor([[sum(logits[n * 4 + m, c * 4 + m] for m in range(4)) for c in range(3)]
-                             for n in range(3)])
+    expected = torch.tensor(
+        [[sum(logits[n * 4 + m, c * 4 + m] for m in range(4)) for c in range(3)] for n in range(3)]
+    )
     assert torch.allclose(agg, expected)
-    assert torch.allclose(aggregate(logits[:, :3], 4, "views"),
-                          logits[:, :3].reshape(3, 4, 3).mean(1))
+    assert torch.allclose(
+        aggregate(logits[:, :3], 4, "views"), logits[:, :3].reshape(3, 4, 3).mean(1)
+    )
 
 
 def _fs(n_views: int | None, seed: int = 0):
@@ -76,8 +85,10 @@ def test_protocol_runs_views_and_sla_with_selection_on_val():
     from seabench.probe import ProbeOptions, TrainSettings, run_probe
 
     settings = TrainSettings(epochs=15, batch_size=64)
-    rows = {aug: run_probe(_fs(2), ProbeOptions(aug=aug, settings=settings))[0]
-            for aug in ("views", "sla", "sla+sea", "none")}
+    rows = {
+        aug: run_probe(_fs(2), ProbeOptions(aug=aug, settings=settings))[0]
+        for aug in ("views", "sla", "sla+sea", "none")
+    }
     assert rows["sla"]["test"] > 95 and rows["sla+sea"]["test"] > 95
     assert rows["views"]["test"] < 70
     for aug in ("views", "sla", "sla+sea"):

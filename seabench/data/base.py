@@ -89,13 +89,16 @@ def register_prefix(prefix: str):
     return deco
 
 
-def get_dataset(name: str, root: str | Path | None = None, download: bool = False) -> DatasetAdapter:
+def get_dataset(
+    name: str, root: str | Path | None = None, download: bool = False
+) -> DatasetAdapter:
     if ":" in name:
         prefix, arg = name.split(":", 1)
         if prefix in _PREFIXED:
             return _PREFIXED[prefix](arg, root, download)
     if name not in DATASETS:
-        known = ", ".join(sorted(DATASETS)) + (", " + ", ".join(f"{p}:PATH" for p in _PREFIXED)
-                                               if _PREFIXED else "")
+        known = ", ".join(sorted(DATASETS)) + (
+            ", " + ", ".join(f"{p}:PATH" for p in _PREFIXED) if _PREFIXED else ""
+        )
         raise SeabenchError(f"unknown dataset {name!r}; known datasets: {known}")
     return DATASETS[name](root, download)

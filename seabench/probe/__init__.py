@@ -5,5 +5,14 @@ from seabench.probe.protocol import FeatureSet, ProbeOptions, run_probe
 from seabench.probe.sea import sea_augment
 from seabench.probe.trainer import TrainSettings, train_linear
 
-__all__ = ["AUGMENTATIONS", "FeatureSet", "ProbeOptions", "TrainSettings", "get_augmentation",
-           "register", "run_probe", "sea_augment", "train_linear"]
+__all__ = [
+    "AUGMENTATIONS",
+    "FeatureSet",
+    "ProbeOptions",
+    "TrainSettings",
+    "get_augmentation",
+    "register",
+    "run_probe",
+    "sea_augment",
+    "train_linear",
+]

@@ -48,7 +48,7 @@ MULTIVIEW_AUGS = {"views": ("views", "none"), "sla": ("sla", "none"), "sla+sea":
 
 
 def parse(aug: str) -> tuple[str | None, str]:
-    """``--aug`` value -> (multi-view mode or None, the feature-space augmentation to train with)."""
+    """``--aug`` value -> (multi-view mode or None, the feature-space augmentation to use)."""
     return MULTIVIEW_AUGS.get(aug, (None, aug))
 
 
