@@ -57,12 +57,15 @@ def real(home: str):
     from seabench.features import FeatureCache
     from seabench.home import Home
 
-    fs = runner.feature_set(
-        FeatureCache(Home.resolve(home).features).find("mnist5k", "efficientnet_lite0")
-    )
-    xtr = F.normalize(torch.cat([fs.train_x, fs.val_x]).float(), dim=-1)
+    cache = FeatureCache(Home.resolve(home).features)
+    fs = runner.feature_set(runner._find(cache, "mnist5k", "efficientnet_lite0", False, {}))
+
+    def plain(x):  # a multi-view entry (the demo's rot4): its reference view
+        return (x[:, fs.reference_view] if x.ndim == 3 else x).float()
+
+    xtr = F.normalize(plain(torch.cat([fs.train_x, fs.val_x])), dim=-1)
     ytr = torch.cat([fs.train_y, fs.val_y])
-    return xtr, ytr, F.normalize(fs.test_x.float(), dim=-1), fs.test_y
+    return xtr, ytr, F.normalize(plain(fs.test_x), dim=-1), fs.test_y
 
 
 # ----------------------------------------------------------------------- the official loop

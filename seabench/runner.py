@@ -73,6 +73,24 @@ def _reference_view(names: list[str]) -> int:
     return names.index("center") if "center" in names else 0
 
 
+def _find(cache: FeatureCache, dataset: str, backbone: str, multiview: bool, match: dict):
+    """View modes take the newest multi-view entry; the others the single-view one, or, where only
+    multi-view features were extracted, the reference view of a multi-view entry."""
+    from seabench.errors import DataNotFoundError
+    from seabench.features.cache import MULTI
+
+    if multiview:
+        return cache.find(dataset, backbone, views=MULTI, **match)
+    try:
+        return cache.find(dataset, backbone, views="none", **match)
+    except DataNotFoundError:
+        try:
+            return cache.find(dataset, backbone, views=MULTI, **match)
+        except DataNotFoundError:
+            pass
+        raise
+
+
 def probe_cached(
     home: Home,
     dataset: str,
@@ -85,13 +103,11 @@ def probe_cached(
     """Probe cached features; ``backbone`` "a,b,c" with ``ensemble`` concat|logits ensembles them
     (their cache entries must share the split manifest).  Rows are appended to the store."""
     from seabench.errors import SeabenchError
-    from seabench.features.cache import MULTI
     from seabench.probe.ensemble import run_ensemble
     from seabench.probe.multiview import MULTIVIEW_AUGS
 
     match = {"size": image_size} if image_size else {}
-    # view modes take the newest multi-view entry, the others the single-view one
-    match["views"] = MULTI if opts.aug in MULTIVIEW_AUGS else "none"
+    multiview = opts.aug in MULTIVIEW_AUGS
     names = [b.strip() for b in backbone.split(",") if b.strip()]
     if not names:
         raise SeabenchError("--backbone is empty; name one backbone, or several as a,b,c")
@@ -102,12 +118,12 @@ def probe_cached(
         )
     cache = FeatureCache(home.features)
     if ensemble is not None:
-        sets = [feature_set(cache.find(dataset, b, **match)) for b in names]
+        sets = [feature_set(_find(cache, dataset, b, multiview, match)) for b in names]
         rows = run_ensemble(
             sets, ensemble, opts, progress, info={"options_hash": options_hash(opts)}
         )
     else:
-        fs = feature_set(cache.find(dataset, names[0], **match))
+        fs = feature_set(_find(cache, dataset, names[0], multiview, match))
         fs.info["options_hash"] = options_hash(opts)
         rows = run_probe(fs, opts, progress=progress)
     ResultsStore(home.results).append(rows)

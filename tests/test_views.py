@@ -172,3 +172,18 @@ def test_interrupted_multi_view_extraction_resumes_from_its_chunks(tmp_path, mni
         assert torch.equal(a[k], b[k]), k
     again = extract_features(mnist, lite0, cache, **opts)
     assert again.cached and again.entry.key == resumed.entry.key
+
+
+def test_plain_probe_on_a_multi_view_only_home_uses_the_reference_view(tmp_path):
+    home = Home.resolve(tmp_path / "home")
+    multi = runner.extract(home, "mnist5k", "efficientnet_lite0", **SMALL, views="rot4").entry
+    opts = runner.probe_options("none", {"search": False, "epochs": 1})
+    (row,) = runner.probe_cached(home, "mnist5k", "efficientnet_lite0", opts)
+    assert row["features_key"] == multi.key and row["views"] == "none"
+    assert row["view_of"] == "rot4[0]"  # rotation 0 of the rot4 entry
+    # a multi-view mode still refuses single-view features with the command that makes them
+    other = Home.resolve(tmp_path / "single")
+    runner.extract(other, "mnist5k", "efficientnet_lite0", **SMALL)
+    sla = runner.probe_options("sla", {"search": False, "epochs": 1})
+    with pytest.raises(SeabenchError, match="--views rot4"):
+        runner.probe_cached(other, "mnist5k", "efficientnet_lite0", sla)

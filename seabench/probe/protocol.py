@@ -454,7 +454,9 @@ def _views_for(fs: FeatureSet, opts: ProbeOptions) -> FeatureSet:
         pick = {k: getattr(fs, k)[:, v] for k in ("train_x", "test_x")}
         if fs.val_x is not None:
             pick["val_x"] = fs.val_x[:, v]
-        return replace(fs, **pick)
+        # the probe saw one view: the row says so, and which entry's view it was
+        info = {**fs.info, "views": "none", "view_of": f"{fs.info.get('views', 'multi')}[{v}]"}
+        return replace(fs, **pick, info=info)
     if mode is not None:
         if not multiview:
             raise SeabenchError(
