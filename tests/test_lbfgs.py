@@ -37,8 +37,8 @@ def test_matches_sklearn_at_the_same_C(l2):
     acc = 100 * (probs.argmax(1) == yte.numpy()).mean()
     sk_acc = 100 * (sk_probs.argmax(1) == yte.numpy()).mean()
     assert abs(acc - sk_acc) <= 1.0
-    # solved tightly it is the same optimum, not just the same accuracy
-    tight = fit_logreg(xtr, ytr, l2=l2, tol=1e-8).probs(xte).numpy()
+    # solved tightly (float64) it is the same optimum, not just the same accuracy
+    tight = fit_logreg(xtr, ytr, l2=l2, tol=1e-8, dtype=torch.float64).probs(xte).numpy()
     assert np.abs(tight - sk_probs).max() < 1e-3
     assert pytest.approx(1 / l2) == model.C
 

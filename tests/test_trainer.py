@@ -72,6 +72,23 @@ def test_mix_and_materialised_paths_train_the_same_weights(multilabel):
     torch.testing.assert_close(fast, ref, rtol=0, atol=1e-9)
 
 
+def test_precomputed_gram_blocks_train_the_same_weights(monkeypatch):
+    from seabench.probe import trainer
+
+    x, y = _data(70, 48, 5)  # B 16 <= d 48 and N 70 < epochs x B: the N x N Gram is used
+    lr, wd, eta = _grid()
+    settings = TrainSettings(epochs=6, batch_size=16)
+    kw = dict(num_classes=5, lr=lr, wd=wd, strength=eta, aug="sea", settings=settings, seed=1)
+    assert trainer.full_gram(x, settings) is not None
+    with_gram = train_linear(x, y, **kw)
+    ref = train_linear(x, y, formulation="materialise", **kw)
+    monkeypatch.setattr(trainer, "GRAM_BUDGET", 0)  # over budget: per-batch products instead
+    assert trainer.full_gram(x, settings) is None
+    without = train_linear(x, y, **kw)
+    torch.testing.assert_close(with_gram, ref, rtol=0, atol=1e-9)
+    torch.testing.assert_close(with_gram, without, rtol=0, atol=1e-9)
+
+
 @pytest.mark.parametrize("aug", ["none", "sea"])
 @pytest.mark.parametrize("multilabel", [False, True])
 def test_one_step_matches_autograd(aug, multilabel):

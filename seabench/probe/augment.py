@@ -32,6 +32,8 @@ class AugContext:
     delta: float
     multilabel: bool
     generator: torch.Generator
+    #: the batch Gram matrix x x^T when the trainer has it at hand (mixing forms may use it)
+    gram: torch.Tensor | None = None
 
 
 AugFn = Callable[
@@ -103,7 +105,7 @@ def mix_sea(x, z, targets, weight, strength, ctx: AugContext):
     """SeA as a mixing matrix from the logits at hand (see ``sea.sea_mixing``)."""
     r = residual(z, targets, lamda=ctx.lamda, delta=ctx.delta, multilabel=ctx.multilabel)
     wwt = weight @ weight.transpose(-1, -2)
-    return sea_mixing(x, z, r, wwt, strength, ctx.alpha), targets
+    return sea_mixing(x, z, r, wwt, strength, ctx.alpha, gram=ctx.gram), targets
 
 
 # eta grid: 0.2-0.4 is where SeA helps on frozen features (REFERENCE.md sec. 1); the official

@@ -12,8 +12,14 @@ Protocol decisions (documented because the papers' code differs in details):
 - The L2 weight ``l2`` uses scikit-learn's parametrisation ``C = 1 / l2``: the objective is
   ``sum_i loss_i + l2 / 2 * ||W||^2``.  L-BFGS minimises the same objective divided by N.
 - The grid is ``logspace(-6, 5, 45)``; it is walked from strong to weak regularisation, each fit
-  warm-started from the previous solution (cheap and stable), and the L2 weight with the best
-  validation score wins (ties: the stronger one).
+  warm-started from the previous two solutions extrapolated linearly in log(l2) (on the uniform
+  default grid, ``2 W_prev - W_before``: about 40% fewer L-BFGS steps than starting from the
+  previous solution), and the L2 weight with the best validation score wins (ties: the stronger).
+- Stopping: the largest entry of the gradient of the per-example objective below ``tol`` (1e-4,
+  scikit-learn's default, on the same scaling).  Arithmetic is float32: the products over the
+  (N, d) features are memory-bound, so float32 is twice as fast on CPU, and with the change
+  tolerance set below float32's own noise it still stops on the gradient criterion (on the
+  embedded default its objective is within 2e-7 of a float64 solve to 1e-8).
 
 The gradient has a closed form (``R^T X / N`` with ``R = p - Y``), so L-BFGS (with a strong-Wolfe
 line search) runs without autograd.
@@ -21,9 +27,10 @@ line search) runs without autograd.
 
 from __future__ import annotations
 
+import math
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 import torch.nn.functional as F
@@ -123,8 +130,103 @@ def _threads_for(xa: torch.Tensor, num_classes: int):
 
 
 def _default_dtype(device: torch.device) -> torch.dtype:
-    # float64 on CPU: tight convergence at weak regularisation; float32 on accelerators: speed
-    return torch.float64 if device.type == "cpu" else torch.float32
+    return torch.float32  # see the module docstring; float64 stays available with dtype=
+
+
+@dataclass
+class _Problem:
+    """Features preprocessed once (with the bias column) and targets, solved for many L2 weights."""
+
+    xa: torch.Tensor  # (N, d + 1): prep(x) and a constant bias column
+    t: torch.Tensor  # (N, C) one-hot or multi-hot
+    bias_col: float
+    template: LogReg  # preprocessing statistics, dtype and device of the solutions
+
+    @classmethod
+    def build(cls, x, y, num_classes, multilabel, preprocess, device, dtype) -> _Problem:
+        device = torch.device(device) if device is not None else x.device
+        dtype = dtype or _default_dtype(device)
+        x = x.to(device=device, dtype=dtype)
+        mean, scale = _stats(x, preprocess)
+        template = LogReg(
+            torch.zeros(num_classes, x.shape[1], device=device, dtype=dtype),
+            torch.zeros(num_classes, device=device, dtype=dtype),
+            0.0,
+            multilabel,
+            preprocess,
+            mean,
+            scale,
+        )
+        xt = template.transform(x)
+        del x
+        # The bias is fit as the weight of a constant column of the rows' RMS norm, so that its
+        # curvature matches the weights' (L-BFGS converges slowly on badly scaled directions);
+        # the bias is not regularised, so this scaling does not change the optimum.
+        bias_col = float(xt.square().sum(1).mean().sqrt().clamp(min=1.0))
+        xa = torch.cat([xt, torch.full((len(xt), 1), bias_col, device=device, dtype=dtype)], 1)
+        t = _targets(y.to(device), num_classes, multilabel, dtype)
+        return cls(xa, t, bias_col, template)
+
+    def solve(self, l2: float, init: LogReg | None, max_iter: int, tol: float) -> LogReg:
+        if l2 <= 0:
+            raise SeabenchError(f"the L2 weight must be positive, got {l2}")
+        xa, t, multilabel = self.xa, self.t, self.template.multilabel
+        n, (num_classes, device, dtype) = len(xa), (t.shape[1], xa.device, xa.dtype)
+        theta = torch.zeros(num_classes, xa.shape[1], device=device, dtype=dtype)
+        if init is not None:
+            theta[:, :-1] = init.weight.to(device=device, dtype=dtype)
+            theta[:, -1] = init.bias.to(device=device, dtype=dtype) / self.bias_col
+        reg = torch.full((1, xa.shape[1]), l2 / n, device=device, dtype=dtype)
+        reg[0, -1] = 0.0  # the bias is not regularised
+        evals = [0]
+
+        def closure() -> torch.Tensor:
+            evals[0] += 1
+            z = xa @ theta.T
+            if multilabel:
+                loss = F.binary_cross_entropy_with_logits(z, t, reduction="sum") / n
+                r = torch.sigmoid(z) - t
+            else:
+                lse = torch.logsumexp(z, dim=1)
+                loss = (lse - (z * t).sum(1)).mean()
+                r = torch.exp(z - lse[:, None]) - t
+            loss = loss + 0.5 * (reg * theta * theta).sum()
+            theta.grad = r.T @ xa / n + reg * theta
+            return loss
+
+        # stop on the gradient criterion: a change tolerance near float32's epsilon would stop
+        # L-BFGS early, at objective gaps ~1e-4 (measured), before the gradient reaches ``tol``
+        change_tol = min(64 * torch.finfo(dtype).eps, 1e-9)
+        opt = torch.optim.LBFGS(
+            [theta],
+            lr=1.0,
+            max_iter=max_iter,
+            max_eval=max_iter * 5 // 4,
+            tolerance_grad=tol,
+            tolerance_change=change_tol,
+            history_size=20,
+            line_search_fn="strong_wolfe",
+        )
+        with torch.no_grad(), _threads_for(xa, num_classes):
+            opt.step(closure)
+        if not torch.isfinite(theta).all():
+            raise SeabenchError(
+                f"L-BFGS diverged at l2={l2:g}; check the features for extreme values"
+            )
+        return replace(
+            self.template,
+            weight=theta[:, :-1].contiguous(),
+            bias=theta[:, -1] * self.bias_col,
+            l2=float(l2),
+            iterations=evals[0],
+        )
+
+
+def _shape(y: torch.Tensor, num_classes: int | None, multilabel: bool | None):
+    multilabel = y.ndim == 2 if multilabel is None else multilabel
+    if num_classes is None:
+        num_classes = y.shape[1] if multilabel else int(y.max()) + 1
+    return num_classes, multilabel
 
 
 def fit_logreg(
@@ -137,7 +239,7 @@ def fit_logreg(
     preprocess: str = "standardize",
     init: LogReg | None = None,
     max_iter: int = 1000,
-    tol: float = 1e-5,
+    tol: float = 1e-4,
     device: str | torch.device | None = None,
     dtype: torch.dtype | None = None,
 ) -> LogReg:
@@ -149,72 +251,9 @@ def fit_logreg(
     """
     if l2 <= 0:
         raise SeabenchError(f"the L2 weight must be positive, got {l2}")
-    multilabel = y.ndim == 2 if multilabel is None else multilabel
-    if num_classes is None:
-        num_classes = y.shape[1] if multilabel else int(y.max()) + 1
-    device = torch.device(device) if device is not None else x.device
-    dtype = dtype or _default_dtype(device)
-    x = x.to(device=device, dtype=dtype)
-    mean, scale = _stats(x, preprocess)
-    model = LogReg(
-        torch.zeros(num_classes, x.shape[1], device=device, dtype=dtype),
-        torch.zeros(num_classes, device=device, dtype=dtype),
-        float(l2),
-        multilabel,
-        preprocess,
-        mean,
-        scale,
-    )
-    xt = model.transform(x)
-    del x
-    # The bias is fit as the weight of a constant column of the rows' RMS norm, so that its
-    # curvature matches the weights' (L-BFGS converges slowly on badly scaled directions); the
-    # bias is not regularised, so this scaling does not change the optimum.
-    bias_col = float(xt.square().sum(1).mean().sqrt().clamp(min=1.0))
-    xa = torch.cat([xt, torch.full((len(xt), 1), bias_col, device=device, dtype=dtype)], 1)
-    del xt
-    t = _targets(y.to(device), num_classes, multilabel, dtype)
-    n = len(xa)
-    theta = torch.zeros(num_classes, xa.shape[1], device=device, dtype=dtype)
-    if init is not None:
-        theta[:, :-1] = init.weight.to(device=device, dtype=dtype)
-        theta[:, -1] = init.bias.to(device=device, dtype=dtype) / bias_col
-    reg = torch.full((1, xa.shape[1]), l2 / n, device=device, dtype=dtype)
-    reg[0, -1] = 0.0  # the bias is not regularised
-    evals = [0]
-
-    def closure() -> torch.Tensor:
-        evals[0] += 1
-        z = xa @ theta.T
-        if multilabel:
-            loss = F.binary_cross_entropy_with_logits(z, t, reduction="sum") / n
-            r = torch.sigmoid(z) - t
-        else:
-            lse = torch.logsumexp(z, dim=1)
-            loss = (lse - (z * t).sum(1)).mean()
-            r = torch.exp(z - lse[:, None]) - t
-        loss = loss + 0.5 * (reg * theta * theta).sum()
-        theta.grad = r.T @ xa / n + reg * theta
-        return loss
-
-    eps = torch.finfo(dtype).eps
-    opt = torch.optim.LBFGS(
-        [theta],
-        lr=1.0,
-        max_iter=max_iter,
-        max_eval=max_iter * 5 // 4,
-        tolerance_grad=tol,
-        tolerance_change=64 * eps,
-        history_size=20,
-        line_search_fn="strong_wolfe",
-    )
-    with torch.no_grad(), _threads_for(xa, num_classes):
-        opt.step(closure)
-    if not torch.isfinite(theta).all():
-        raise SeabenchError(f"L-BFGS diverged at l2={l2:g}; check the features for extreme values")
-    model.weight, model.bias = theta[:, :-1].contiguous(), theta[:, -1] * bias_col
-    model.iterations = evals[0]
-    return model
+    num_classes, multilabel = _shape(y, num_classes, multilabel)
+    problem = _Problem.build(x, y, num_classes, multilabel, preprocess, device, dtype)
+    return problem.solve(l2, init, max_iter, tol)
 
 
 def lbfgs_search(
@@ -229,7 +268,7 @@ def lbfgs_search(
     grid: tuple[float, ...] | None = None,
     preprocess: str = "standardize",
     max_iter: int = 1000,
-    tol: float = 1e-5,
+    tol: float = 1e-4,
     device: str | torch.device | None = None,
     dtype: torch.dtype | None = None,
 ) -> LbfgsSearch:
@@ -237,35 +276,33 @@ def lbfgs_search(
 
     Fits one classifier per ``grid`` value (default ``L2_GRID``, logspace(-6, 5, 45)) on
     ``train_x`` / ``train_y``, from the strongest regularisation to the weakest, each warm-started
-    from the previous one, and scores each on ``val_x`` / ``val_y`` with ``metric``.  Returns the
-    chosen ``l2`` (``C = 1 / l2``), its model (fit on train only) and every validation score.
-    Refit on train+val with ``fit_logreg(..., l2=result.l2, init=result.model)``.
+    from the path of the previous two, and scores each on ``val_x`` / ``val_y`` with ``metric``.
+    Returns the chosen ``l2`` (``C = 1 / l2``), its model (fit on train only) and every
+    validation score.  Refit on train+val with ``fit_logreg(..., l2=result.l2, init=result.model)``.
     """
     t0 = time.perf_counter()
     grid = tuple(float(v) for v in (grid or L2_GRID))
     if not grid:
         raise SeabenchError("the L2 grid is empty")
-    multilabel = train_y.ndim == 2 if multilabel is None else multilabel
-    if num_classes is None:
-        num_classes = train_y.shape[1] if multilabel else int(train_y.max()) + 1
+    num_classes, multilabel = _shape(train_y, num_classes, multilabel)
+    problem = _Problem.build(train_x, train_y, num_classes, multilabel, preprocess, device, dtype)
     order = sorted(range(len(grid)), key=lambda i: -grid[i])  # strong -> weak
     scores: list[float] = [float("nan")] * len(grid)
     models: dict[int, LogReg] = {}
-    prev = None
+    prev = before = None
     for i in order:
-        prev = fit_logreg(
-            train_x,
-            train_y,
-            l2=grid[i],
-            num_classes=num_classes,
-            multilabel=multilabel,
-            preprocess=preprocess,
-            init=prev,
-            max_iter=max_iter,
-            tol=tol,
-            device=device,
-            dtype=dtype,
-        )
+        init = prev
+        if prev is not None and before is not None and prev.l2 != before.l2:
+            # linear extrapolation of the solution path along log(l2)
+            f = math.log(grid[i] / prev.l2) / math.log(prev.l2 / before.l2)
+            f = min(max(f, 0.0), 2.0)
+            init = LogReg(
+                prev.weight + f * (prev.weight - before.weight),
+                prev.bias + f * (prev.bias - before.bias),
+                prev.l2,
+            )
+        before = prev
+        prev = problem.solve(grid[i], init, max_iter, tol)
         models[i] = prev
         scores[i] = score(metric, prev.logits(val_x), val_y)
     best = max(order, key=lambda i: (scores[i], grid[i]))

@@ -9,6 +9,11 @@ SeA is applied in its mixing form (``sea.sea_mixing``): the augmented batch is `
 (K, B, B) matrix ``A`` computed from the logits and the batch Gram matrix, so a step costs
 ``O(K B C d + K B^2 (C + min(B, d)))`` instead of ``O(K B^2 d)`` and the (K, B, d) augmented
 batch is never built.  Weights, momentum and gradient buffers are updated in place.
+
+Where the whole training set is small (the N x N Gram matrix within ``GRAM_BUDGET`` bytes) and
+the run sees every pair of examples more often than once (N < epochs x B), the Gram matrix of the
+features is computed once and each batch's B x B block is gathered from it, which removes the
+``B^2 d`` product from every step (on 3,500 x 1,280 features, 50 epochs: about 2x faster).
 """
 
 from __future__ import annotations
@@ -44,6 +49,16 @@ def init_weight(num_classes: int, dim: int, generator: torch.Generator, device, 
 
 
 FORMULATIONS = ("auto", "mix", "materialise")
+GRAM_BUDGET = 256 * 2**20  # bytes for a precomputed N x N Gram matrix (N = 8,192 in float32)
+
+
+def full_gram(x: torch.Tensor, settings: TrainSettings) -> torch.Tensor | None:
+    """``x x^T`` of all N rows when it fits the budget and saves work (see the module note)."""
+    n, d = x.shape
+    small = n * n * x.element_size() <= GRAM_BUDGET
+    if small and n < settings.epochs * settings.batch_size and settings.batch_size <= d:
+        return x @ x.T
+    return None
 
 
 @torch.no_grad()
@@ -91,6 +106,7 @@ def train_linear(
     flat = weight.view(k * c, d)  # shares storage: updated in place below
     buf = torch.zeros_like(weight)  # momentum; zero start = torch SGD's first step
     grad = torch.empty_like(weight)
+    gram = full_gram(x, settings) if use_mix else None
     for _ in range(settings.epochs):
         order = torch.randperm(n, generator=gen).to(device)
         for start in range(0, n, settings.batch_size):
@@ -98,6 +114,8 @@ def train_linear(
             xb, tb = x.index_select(0, idx), targets.index_select(0, idx)
             b = xb.shape[0]
             if use_mix:
+                if gram is not None:
+                    ctx.gram = gram.index_select(0, idx).index_select(1, idx)
                 # logits of the clean batch for all K with one GEMM: (B, K*C) -> (K, B, C)
                 z = (xb @ flat.T).view(b, k, c).transpose(0, 1)
                 mix, ta = spec.mix(xb, z, tb, weight, strength, ctx)
