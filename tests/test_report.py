@@ -93,11 +93,17 @@ def test_within_margin_count(rows):
 
 
 def test_protocol_clash_is_refused_and_split_variants_are_kept_apart(rows):
-    clash = pd.concat(
+    clash = pd.concat([rows, pd.DataFrame([row("a", "sea", 99.0, 2, val_source="official")])])
+    with pytest.raises(SeabenchError, match="different protocols.*val_source"):
+        summarise(clash)
+    # a --no-search run beside searched ones is its own column, never averaged in
+    fixed = pd.concat(
         [rows, pd.DataFrame([row("a", "sea", 99.0, 2, selected_on="none (fixed hyperparameters)")])]
     )
-    with pytest.raises(SeabenchError, match="different protocols.*selected_on"):
-        summarise(clash)
+    wide = comparison(summarise(fixed), "bb")
+    assert wide.loc["a", "sea"] == pytest.approx(85.0)
+    assert wide.loc["a", "sea (fixed hyperparameters)"] == 99.0
+    assert "linear+SeA (fixed hyperparameters)" in markdown(build_report(fixed))
     smoke = pd.concat(
         [rows, pd.DataFrame([row("a", "sea", 10.0, 0, manifest_hash="tiny", image_size=32)])]
     )

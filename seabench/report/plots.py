@@ -6,10 +6,27 @@ import io
 
 import pandas as pd
 
-from seabench.report.tables import Report, label
+from seabench.report.tables import METHOD_ORDER, Report, label
 
-BAR_METHODS = ("none", "sea", "finetune")
-COLORS = {"none": "#8c8c8c", "sea": "#1f77b4", "finetune": "#d62728"}
+COLORS = {
+    "none": "#8c8c8c",
+    "sea": "#1f77b4",
+    "finetune": "#d62728",
+    "views": "#ff7f0e",
+    "sla": "#2ca02c",
+    "lbfgs": "#9467bd",
+    "adv": "#8c564b",
+    "random": "#e377c2",
+    "noise": "#bcbd22",
+    "dropout": "#17becf",
+    "mixup": "#aec7e8",
+    "nn": "#ffbb78",
+}
+OTHER = "#444444"  # methods without a colour of their own (published rows, new augmentations)
+
+
+def _color(method: str) -> str:
+    return COLORS.get(method, OTHER)
 
 
 def _svg(fig) -> str:
@@ -30,23 +47,23 @@ def _figure(width: float, height: float):
 
 
 def grouped_bars(table: pd.DataFrame, backbone: str) -> str | None:
-    """Per dataset, bars of linear / linear+SeA / fine-tune (test score)."""
-    methods = [m for m in BAR_METHODS if m in table]
+    """Per dataset, one bar per method of the table (linear, linear+SeA, fine-tune, ...)."""
+    methods = [m for m in METHOD_ORDER if m in table and table[m].notna().any()]
     data = table.drop(index="average", errors="ignore")
     if not methods or data.empty:
         return None
-    fig = _figure(max(4.0, 1.2 * len(data) + 1.5), 3.2)
+    fig = _figure(max(4.0, (0.3 * len(methods) + 0.4) * len(data) + 2.5), 3.2)
     ax = fig.add_subplot()
     width = 0.8 / len(methods)
     for i, m in enumerate(methods):
         xs = [j + (i - (len(methods) - 1) / 2) * width for j in range(len(data))]
-        ax.bar(xs, data[m].fillna(0).to_numpy(), width, label=label(m), color=COLORS[m])
+        ax.bar(xs, data[m].fillna(0).to_numpy(), width, label=label(m), color=_color(m))
     ax.set_xticks(range(len(data)), [str(d) for d in data.index], rotation=20, ha="right")
     lo = float(data[methods].min().min())
     ax.set_ylim(max(0.0, lo - 10), 100)
     ax.set_ylabel("test score (%)")
-    ax.set_title(f"{backbone}: linear vs linear+SeA vs fine-tune")
-    ax.legend(loc="lower right", fontsize="small")
+    ax.set_title(f"{backbone}: test score per method")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     return _svg(fig)
 
 
@@ -80,13 +97,18 @@ def cost_scatter(report: Report) -> str | None:
         return None
     fig = _figure(5.0, 3.4)
     ax = fig.add_subplot()
-    for m in sorted({p[0] for p in points}):
+    rank = {m: i for i, m in enumerate(METHOD_ORDER)}
+    for m in sorted({p[0] for p in points}, key=lambda m: (rank.get(m, len(rank)), m)):
         xs = [p[1] for p in points if p[0] == m]
         ys = [p[2] for p in points if p[0] == m]
-        ax.scatter(xs, ys, label=label(m), color=COLORS.get(m), s=36)
+        ax.scatter(xs, ys, label=label(m), color=_color(m), s=36)
+    from matplotlib.ticker import FormatStrFormatter, NullFormatter
+
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("seconds (probe search + fit, or fine-tuning)")
     ax.set_ylabel("test score (%)")
     ax.set_title("cost vs accuracy")
-    ax.legend(fontsize="small")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     return _svg(fig)

@@ -52,9 +52,24 @@ def method_of(row: pd.Series) -> str:
 
 
 def label(method: str) -> str:
-    if method.endswith(PUBLISHED):
-        return LABELS.get(method[: -len(PUBLISHED)], method[: -len(PUBLISHED)]) + PUBLISHED
-    return LABELS.get(method, method)
+    """Display name: "sea" -> "linear+SeA", "sea (published)" -> "linear+SeA (published)"."""
+    base, sep, rest = method.partition(" (")
+    return LABELS.get(base, base) + sep + rest
+
+
+def _fixed_apart(df: pd.DataFrame) -> None:
+    """Probe rows of one method with fixed hyperparameters beside searched ones become their own
+    method (``sea (fixed hyperparameters)``): a different protocol, never averaged in."""
+    probes = df[~df["external"] & (df["method"] != "finetune")]
+    for _, part in probes.groupby(["backbone", "dataset", "method"]):
+        chosen = part["selected_on"].astype(str)
+        if chosen.nunique() < 2 or not (chosen == "val").any():
+            continue
+        other = part.index[chosen != "val"]
+        df.loc[other, "method"] = [
+            f"{m} ({'fixed hyperparameters' if c.startswith('none') else 'selected on ' + c})"
+            for m, c in zip(df.loc[other, "method"], chosen[chosen != "val"], strict=True)
+        ]
 
 
 def _num(df: pd.DataFrame, col: str) -> pd.Series:
@@ -71,6 +86,7 @@ def prepare(rows: pd.DataFrame) -> pd.DataFrame:
         if col not in df:
             df[col] = None
     df["method"] = df.apply(method_of, axis=1)
+    _fixed_apart(df)
     df["dataset_name"] = df["dataset"]
     measured = df[~df["external"]]
     for (_b, d), part in measured.groupby(["backbone", "dataset"]):
@@ -93,8 +109,8 @@ def prepare(rows: pd.DataFrame) -> pd.DataFrame:
             (b, d, m), values = clash.index[0], clash.iloc[0]
             raise SeabenchError(
                 f"rows for {b} / {d} / {m} come from different protocols ({col}: "
-                f"{' vs '.join(values)}); they cannot be averaged together: report them from "
-                "separate --home directories or filter with --dataset/--backbone"
+                f"{' vs '.join(values)}); they cannot be averaged together: keep such runs "
+                "in separate --home directories and report each one"
             )
     return df
 
