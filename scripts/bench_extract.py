@@ -3,6 +3,10 @@
 alone on preloaded tensors, same images, same batch size, same run.  Target: ratio >= 0.9.
 
     .venv/bin/python scripts/bench_extract.py [--images 960] [--image-size 96] [--batch-size 64]
+    python scripts/bench_extract.py --device cuda --images 9000 --image-size 224 --batch-size 256
+
+On a GPU the forward-only baseline runs as extraction does (channels_last, bf16 autocast) on
+batches already in GPU memory, so the ratio shows what decoding and the transforms cost.
 
 The work is split into rounds; in each, the forward-only baseline is measured just before and
 just after the extraction (their mean is the round's reference), so a machine whose speed drifts
@@ -29,11 +33,24 @@ from seabench.features.extract import default_workers, plan_key
 
 @torch.inference_mode()
 def forward_only(model: torch.nn.Module, batches: list[torch.Tensor]) -> float:
-    """images/s of the model on tensors already in memory."""
+    """images/s of the model on tensors already in (device) memory."""
+    cuda = batches[0].is_cuda
+    amp = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float16
+    if cuda:
+        torch.cuda.synchronize()
     t0 = time.perf_counter()
     for x in batches:
-        model(x)
+        with torch.autocast("cuda", dtype=amp, enabled=cuda):
+            model(x)
+    if cuda:
+        torch.cuda.synchronize()
     return sum(len(x) for x in batches) / (time.perf_counter() - t0)
+
+
+def to_device(batches: list[torch.Tensor], device: str) -> list[torch.Tensor]:
+    if not device.startswith("cuda"):
+        return batches
+    return [b.to(device).contiguous(memory_format=torch.channels_last) for b in batches]
 
 
 def round_batches(adapter, plan, transform, batch_size: int) -> list[torch.Tensor]:
@@ -54,11 +71,14 @@ def main() -> None:
     ap.add_argument("--image-size", type=int, default=96)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--backbone", default="efficientnet_lite0")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
     args = ap.parse_args()
 
     backbone = create_backbone(args.backbone)
     adapter = get_dataset("mnist5k")
-    model = backbone.model.eval()
+    model = backbone.model.eval().to(args.device)
+    if args.device.startswith("cuda"):
+        model = model.to(memory_format=torch.channels_last)
     per_split = max(1, args.images // (3 * args.rounds))
     rounds = []  # each round its own subset, so its own cache key
     for r in range(args.rounds):
@@ -66,13 +86,14 @@ def main() -> None:
         batches = round_batches(
             adapter, plan, build_eval_transform(plan.transform), args.batch_size
         )
+        batches = to_device(batches, args.device)
         forward_only(model, list({len(b): b for b in batches}.values()))  # warm every shape
         rounds.append((per_split + r, batches))
     n = sum(len(b) for _, batches in rounds for b in batches)
     print(
         f"{args.backbone} on mnist5k, {n} images at {args.image_size} px in {args.rounds} "
         f"rounds, batch {args.batch_size}, torch threads {torch.get_num_threads()}, "
-        f"loader workers {default_workers('cpu')} (default)"
+        f"loader workers {default_workers(args.device)} (default), device {args.device}"
     )
     ratios, t_fwd, t_ext = [], 0.0, 0.0
     with tempfile.TemporaryDirectory() as tmp:
@@ -87,7 +108,7 @@ def main() -> None:
                 image_size=args.image_size,
                 subset=subset,
                 batch_size=args.batch_size,
-                device="cpu",
+                device=args.device,
             )
             extract = result.images / (time.perf_counter() - t0)
             assert not result.cached and result.images == m

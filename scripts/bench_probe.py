@@ -19,6 +19,7 @@ Usage::
     .venv/bin/python scripts/bench_probe.py            # real features if cached, else synthetic
     .venv/bin/python scripts/bench_probe.py --data synthetic --epochs 20 --threads 1
     .venv/bin/python scripts/bench_probe.py --large    # 50,000 x 2,048, 100 classes: time, memory
+    python scripts/bench_probe.py --device cuda [--large]   # the same on a GPU (sklearn on CPU)
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ import multiprocessing as mp
 import resource
 import sys
 import time
-import tracemalloc
 import warnings
 
 import numpy as np
@@ -84,11 +84,11 @@ def official_loop(
 ):
     """The official algorithm as a per-batch autograd loop (one configuration)."""
     torch.manual_seed(seed)
-    model = torch.nn.Linear(x.shape[1], classes, bias=False)
+    model = torch.nn.Linear(x.shape[1], classes, bias=False, device=x.device)
     opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=0.9, weight_decay=WD)
     n = len(x)
     for _ in range(epochs):
-        order = torch.randperm(n)
+        order = torch.randperm(n, device=x.device)
         for start in range(0, n, batch):
             idx = order[start : start + batch]
             xb, yb = x[idx].clone().requires_grad_(True), y[idx]
@@ -112,12 +112,19 @@ def top1(x, y, weight) -> torch.Tensor:
     return 100.0 * (predict(x, weight).argmax(-1) == y).double().mean(-1)
 
 
+def _sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def timed(fn, repeat: int = 1):
     """Result and the best wall time of ``repeat`` runs (the usual way to time on a shared CPU)."""
     best = float("inf")
     for _ in range(repeat):
+        _sync()
         t0 = time.perf_counter()
         out = fn()
+        _sync()
         best = min(best, time.perf_counter() - t0)
     return out, best
 
@@ -135,13 +142,14 @@ def bench(args) -> int:
     else:
         xtr, ytr, xte, yte = synthetic(4000, 1000, 1280, 10)
         source = "synthetic Gaussian classes"
+    xtr, ytr, xte, yte = (t.to(args.device) for t in (xtr, ytr, xte, yte))
     classes = int(ytr.max()) + 1
     settings = TrainSettings(epochs=args.epochs)
     print(
         f"data: {source}: train {tuple(xtr.shape)}, test {len(xte)}, {classes} classes; "
         f"{args.epochs} epochs, batch 256, lr {LR}, wd {WD}, eta {ETA}; "
         f"seabench and loop timings best of {args.repeat}; "
-        f"torch threads {torch.get_num_threads()}"
+        f"torch threads {torch.get_num_threads()}; device {args.device}"
     )
     rows = []
 
@@ -188,7 +196,7 @@ def bench(args) -> int:
         ),
         args.repeat,
     )
-    accs = top1(xte, yte, w)
+    accs = top1(xte, yte, w).cpu()
     rows.append(
         (
             f"seabench default search (test of best: {accs.max():.2f})",
@@ -254,6 +262,7 @@ def sklearn_sweep(xa, ya, xv, yv, xte, yte, warm: bool):
     from sklearn.preprocessing import StandardScaler
 
     t0 = time.perf_counter()
+    xa, ya, xv, yv, xte, yte = (t.cpu() for t in (xa, ya, xv, yv, xte, yte))
     scaler = StandardScaler().fit(xa.double().numpy())
     a, v, te = (scaler.transform(t.double().numpy()) for t in (xa, xv, xte))
     best, clf = (-1.0, None), LogisticRegression(max_iter=1000, warm_start=warm)
@@ -278,7 +287,7 @@ def lbfgs_rows(xtr, ytr, xte, yte, classes):
     from seabench.probe.lbfgs import lbfgs_search
     from seabench.probe.protocol import stratified_holdout
 
-    keep, held = stratified_holdout(ytr, 0.2, seed=0)
+    keep, held = (i.to(ytr.device) for i in stratified_holdout(ytr.cpu(), 0.2, seed=0))
     xa, ya, xv, yv = xtr[keep], ytr[keep], xtr[held], ytr[held]
     res, t = timed(lambda: lbfgs_search(xa, ya, xv, yv, num_classes=classes))
     ours = (t, 100.0 * (res.model.logits(xte).argmax(-1) == yte).double().mean().item())
@@ -297,51 +306,62 @@ def lbfgs_rows(xtr, ytr, xte, yte, classes):
 
 
 # ----------------------------------------------------------------------------- large mode
-def _large_child(method: str, epochs: int, threads: int, queue) -> None:
+def _large_child(method: str, epochs: int, threads: int, device: str, queue) -> None:
     torch.set_num_threads(threads)
     xtr, ytr, xte, yte = synthetic(50_000, 5_000, 2048, 100, seed=1)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    tracemalloc.start()
-    settings = TrainSettings(epochs=epochs)
-    t0 = time.perf_counter()
-    if method == "loop":
-        w = official_loop(xtr, ytr, 100, epochs)
-        k = 1
-    else:
+    xtr, ytr, xte, yte = (t.to(device) for t in (xtr, ytr, xte, yte))
+    cuda = device.startswith("cuda")
+
+    def run(x, y, ep):
+        if method == "loop":
+            return official_loop(x, y, 100, ep), 1
         if method == "search":
             lr, wd, st = default_grid()
         else:
             lr, wd, st = (torch.tensor([v]) for v in (LR, WD, ETA))
         form = "materialise" if method == "materialise" else "auto"
         w = train_linear(
-            xtr,
-            ytr,
+            x,
+            y,
             num_classes=100,
             lr=lr,
             wd=wd,
             strength=st,
             aug="sea",
-            settings=settings,
+            settings=TrainSettings(epochs=ep),
             formulation=form,
         )
-        k = len(lr)
+        return w, len(lr)
+
+    run(xtr[:1024], ytr[:1024], 1)  # warm-up: first-call costs (autograd, kernels) are not timed
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+        gpu_base = torch.cuda.memory_allocated()
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    _sync()
+    t0 = time.perf_counter()
+    w, k = run(xtr, ytr, epochs)
+    _sync()
     t = time.perf_counter() - t0
-    py_peak = tracemalloc.get_traced_memory()[1]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    queue.put((method, k, t, top1(xte, yte, w).max().item(), (peak - base) / 1024, py_peak / 2**20))
+    gpu = (torch.cuda.max_memory_allocated() - gpu_base) / 2**20 if cuda else 0.0
+    acc = top1(xte, yte, w).max().item()
+    queue.put((method, k, t, acc, (peak - base) / 1024, gpu))
 
 
 def large(args) -> int:
     print(
         f"large synthetic problem: 50,000 x 2,048, 100 classes, {args.large_epochs} epoch(s), "
-        f"batch 256; each method in a fresh process; torch threads {torch.get_num_threads()}"
+        f"batch 256; each method in a fresh process; torch threads {torch.get_num_threads()}; "
+        f"device {args.device}"
     )
     ctx = mp.get_context("spawn")
     out = []
     for method in ("loop", "single", "materialise", "search"):
         q = ctx.Queue()
         p = ctx.Process(
-            target=_large_child, args=(method, args.large_epochs, torch.get_num_threads(), q)
+            target=_large_child,
+            args=(method, args.large_epochs, torch.get_num_threads(), args.device, q),
         )
         p.start()
         out.append(q.get())
@@ -349,12 +369,12 @@ def large(args) -> int:
     t_loop = out[0][2]
     print(
         f"\n{'method':<14} {'configs':>7} {'seconds':>9} {'x loop':>7} {'test top-1':>10} "
-        f"{'extra peak RSS MiB':>19} {'python MiB':>11}"
+        f"{'extra peak RSS MiB':>19} {'GPU peak MiB':>13}"
     )
-    for method, k, t, acc, rss, py in out:
+    for method, k, t, acc, rss, gpu in out:
         print(
             f"{method:<14} {k:>7} {t:>9.2f} {t / t_loop:>7.2f} {acc:>10.2f} {rss:>19.0f} "
-            f"{py:>11.1f}"
+            f"{gpu:>13.0f}"
         )
     return 0
 
@@ -370,6 +390,7 @@ def main() -> int:
     ap.add_argument("--skip-lbfgs", action="store_true")
     ap.add_argument("--repeat", type=int, default=3, help="best of N for the SGD timings")
     ap.add_argument("--large", action="store_true")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (scikit-learn runs on the CPU)")
     ap.add_argument("--large-epochs", type=int, default=1)
     args = ap.parse_args()
     if args.threads:

