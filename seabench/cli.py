@@ -324,6 +324,13 @@ def extract(
     show_default=True,
     help="Search lr x wd (x strength) on val, or train one configuration.",
 )
+@click.option(
+    "--prune/--no-prune",
+    default=True,
+    show_default=True,
+    help="Searches of 12+ configurations keep the better half on val at half the epochs "
+    "(the kept ones train exactly as in a full search); --no-prune trains every one.",
+)
 @click.option("--seeds", type=click.IntRange(1), default=1, show_default=True)
 @click.option("--epochs", type=click.IntRange(1), default=100, show_default=True)
 @click.option("--batch-size", type=click.IntRange(1), default=256, show_default=True)
@@ -419,6 +426,7 @@ def probe(
     image_size,
     aug,
     search,
+    prune,
     seeds,
     epochs,
     batch_size,
@@ -504,6 +512,7 @@ def probe(
         aug,
         {
             "search": search,
+            "prune": prune,
             "lr": lr,
             "wd": wd,
             "strength": strength,

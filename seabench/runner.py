@@ -180,6 +180,7 @@ def probe_options(aug: str, settings: dict, seeds: int = 1) -> ProbeOptions:
     train_keys = {"epochs", "batch_size", "momentum", "alpha", "lamda", "delta"}
     opt_keys = {
         "search",
+        "prune",
         "lr",
         "wd",
         "strength",

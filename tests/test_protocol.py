@@ -178,3 +178,29 @@ def test_multilabel_validation():
         validate(replace(fs, test_y=fs.test_y[:, :2]))
     with pytest.raises(SeabenchError, match="single-label"):
         validate(replace(fs, metric="mean_per_class"))
+
+
+def test_pruned_search_keeps_the_better_half_and_chooses_among_it(monkeypatch):
+    from seabench.probe import protocol
+
+    seen = {}
+    real = protocol.train_linear
+
+    def spy(*args, prune=None, **kw):
+        out = real(*args, prune=prune, **kw)
+        if len(kw["lr"]) > 1:
+            seen["prune"], seen["weights"] = prune, out
+        return out
+
+    monkeypatch.setattr(protocol, "train_linear", spy)
+    opts = ProbeOptions(aug="sea", settings=TrainSettings(epochs=4, batch_size=32))
+    (row,) = run_probe(blobs(), opts)
+    grid = opts.grid()
+    assert len(grid) >= protocol.PRUNE_MIN_CONFIGS
+    kept = seen["prune"].kept.tolist()
+    assert seen["prune"].epoch == 2 and len(kept) == (len(grid) + 1) // 2
+    assert row["configs_searched"] == len(grid) and row["configs_pruned"] == len(grid) - len(kept)
+    h = row["hparams"]
+    assert grid.index((h["lr"], h["wd"], h["eta"])) in kept
+    (full,) = run_probe(blobs(), replace(opts, prune=False))
+    assert full["configs_pruned"] == 0 and seen["prune"] is None

@@ -180,3 +180,23 @@ def test_unknown_formulation_is_an_error():
         train_linear(x, y, formulation="fast", **kw)
     with pytest.raises(ValueError, match="no mixing"):
         train_linear(x, y, aug="noise", formulation="mix", **kw)
+
+
+def test_pruning_returns_the_kept_configurations_exactly_as_a_full_run():
+    from seabench.probe.trainer import Pruning
+
+    x, y = _data(70, 24, 5)
+    lr, wd, eta = _grid()
+    kw = dict(num_classes=5, lr=lr, wd=wd, strength=eta, aug="sea", seed=2)
+    settings = TrainSettings(epochs=4, batch_size=16)
+    full = train_linear(x, y, settings=settings, **kw)
+    seen = []
+
+    def keep_first_and_last(w):
+        seen.append(w.shape[0])
+        return torch.tensor([0, 2])
+
+    prune = Pruning(epoch=2, select=keep_first_and_last)
+    kept = train_linear(x, y, settings=settings, prune=prune, **kw)
+    assert seen == [3] and prune.kept.tolist() == [0, 2] and kept.shape == (2, 5, 24)
+    torch.testing.assert_close(kept, full[[0, 2]], rtol=0, atol=1e-12)

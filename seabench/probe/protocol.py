@@ -24,10 +24,12 @@ from seabench.probe.augment import get_augmentation
 from seabench.probe.lbfgs import L2_GRID, fit_logreg, lbfgs_search
 from seabench.probe.metrics import check_metric, score
 from seabench.probe.multiview import aggregate, check_aug, flatten, output_classes, parse
-from seabench.probe.trainer import TrainSettings, predict, train_linear
+from seabench.probe.trainer import Pruning, TrainSettings, predict, train_linear
 
 LR_GRID = (0.2, 0.8, 1.6)
 WD_GRID = (1e-6, 1e-4)
+#: searches of at least this many configurations keep the better half (on val) at mid-training
+PRUNE_MIN_CONFIGS = 12
 
 
 SOLVERS = ("sgd", "lbfgs")
@@ -61,6 +63,8 @@ class FeatureSet:
 class ProbeOptions:
     aug: str = "sea"
     search: bool = True
+    #: halve the search at mid-training on val (``--no-prune``: train every configuration)
+    prune: bool = True
     lr: float = 1.6
     wd: float = 1e-6
     strength: float | None = None
@@ -134,6 +138,7 @@ class Fit:
     configs_searched: int
     search_seconds: float
     seconds: float
+    configs_pruned: int = 0
 
 
 def stratified_holdout(labels: torch.Tensor, fraction: float = 0.2, seed: int = 0):
@@ -292,7 +297,13 @@ def fit_sgd(
     seed: int,
     progress: Callable[[str, int], None] | None = None,
 ) -> Fit:
-    """Batched SGD over the lr x wd x strength grid on train, select on val, refit on train+val."""
+    """Batched SGD over the lr x wd x strength grid on train, select on val, refit on train+val.
+
+    Searches of ``PRUNE_MIN_CONFIGS`` or more keep, at half the epochs, the half of the
+    configurations that score best on val (successive halving, one round): the kept ones train
+    on exactly as in a full search, so only a configuration that was in the worse half at mid-
+    training and would have overtaken every kept one is lost; ``prune=False`` trains them all.
+    """
     mode, inner = parse(opts.aug)
     aug = get_augmentation(inner)
     xtr, xva, xte = (F.normalize(t, dim=-1) for t in (s.train_x, s.val_x, s.test_x))
@@ -318,10 +329,26 @@ def fit_sgd(
     t0 = time.perf_counter()
     if progress:
         progress(f"search {opts.aug} ({len(grid)} configs, seed {seed})", opts.settings.epochs)
-    weights = train_linear(xtr, ytr, lr=lr, wd=wd, strength=st, seed=seed, **common)
+
+    def val_scores_of(w: torch.Tensor) -> list[float]:
+        logits = scores(xva, w)
+        return [score(fs.metric, logits[k], s.val_y) for k in range(len(w))]
+
+    prune = None
+    if opts.search and opts.prune and len(grid) >= PRUNE_MIN_CONFIGS and opts.settings.epochs > 1:
+
+        def keep_best_half(w: torch.Tensor) -> torch.Tensor:
+            val = val_scores_of(w)
+            ranked = sorted(range(len(w)), key=lambda k: (-val[k], k))
+            return torch.tensor(sorted(ranked[: (len(w) + 1) // 2]))
+
+        prune = Pruning(opts.settings.epochs // 2, keep_best_half)
+    weights = train_linear(xtr, ytr, lr=lr, wd=wd, strength=st, seed=seed, prune=prune, **common)
+    kept = prune.kept.tolist() if prune and prune.kept is not None else list(range(len(grid)))
     val_logits = scores(xva, weights)
-    val_scores = [score(fs.metric, val_logits[k], s.val_y) for k in range(len(grid))]
-    best = max(range(len(grid)), key=lambda k: (val_scores[k], -k))
+    val_kept = val_scores_of(weights)
+    pos = max(range(len(kept)), key=lambda i: (val_kept[i], -kept[i]))
+    best = kept[pos]
     search_seconds = time.perf_counter() - t0
     b_lr, b_wd, b_st = grid[best]
     t1 = time.perf_counter()
@@ -345,13 +372,14 @@ def fit_sgd(
     if mode is not None:
         hparams.update(views=fs.info.get("views", f"{m} views"), num_views=m)
     return Fit(
-        _probs(val_logits[best], fs.multilabel, lamda),
+        _probs(val_logits[pos], fs.multilabel, lamda),
         _probs(scores(xte, final)[0], fs.multilabel, lamda),
-        val_scores[best],
+        val_kept[pos],
         hparams,
         len(grid) if opts.search else 0,
         search_seconds,
         seconds,
+        len(grid) - len(kept),
     )
 
 
@@ -431,6 +459,7 @@ def make_row(
         "seconds": round(result.seconds, 3),
         "search_seconds": round(result.search_seconds, 3),
         "configs_searched": result.configs_searched,
+        "configs_pruned": result.configs_pruned,
         "selected_on": "val" if opts.search else "none (fixed hyperparameters)",
         "val_source": s.val_source,
         "n_train": len(s.train_x),

@@ -114,8 +114,13 @@ def sea_mixing(
         vnorm2 = v.square().sum(-1)
         xv = (v * x).sum(-1)
         xx = x.square().sum(-1)
+    elif b <= d:
+        pg = p @ gram
+        xv = pg.diagonal(dim1=-2, dim2=-1).clone()  # (P G)_ii = sum_j P_ij G_ji, G symmetric
+        vnorm2 = pg.mul_(p).sum(-1)
+        xx = gram.diagonal()
     else:
-        vnorm2 = (p @ gram).mul_(p).sum(-1) if b <= d else (p @ x).square_().sum(-1)
+        vnorm2 = (p @ x).square_().sum(-1)
         xv = (p * gram).sum(-1)
         xx = gram.diagonal()
     vnorm2 = vnorm2.clamp_min_(0)

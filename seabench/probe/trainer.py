@@ -48,6 +48,18 @@ def init_weight(num_classes: int, dim: int, generator: torch.Generator, device, 
     return (w * bound).to(device=device, dtype=dtype)
 
 
+@dataclass
+class Pruning:
+    """Drop configurations once, after ``epoch`` epochs: ``select(weight)`` gets the (K, C, d)
+    weights and returns the indices to keep.  Configurations train independently (shared
+    mini-batches, own weights), so the kept ones end exactly as they would without pruning.
+    The trainer fills ``kept`` with the indices (into the original K) that it returns."""
+
+    epoch: int
+    select: Callable[[torch.Tensor], torch.Tensor]
+    kept: torch.Tensor | None = None
+
+
 FORMULATIONS = ("auto", "mix", "materialise")
 GRAM_BUDGET = 256 * 2**20  # bytes for a precomputed N x N Gram matrix (N = 8,192 in float32)
 
@@ -76,6 +88,7 @@ def train_linear(
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
     formulation: str = "auto",
+    prune: Pruning | None = None,
 ) -> torch.Tensor:
     """Train K = len(lr) classifiers on features ``x`` (N, d); return their weights (K, C, d).
 
@@ -84,7 +97,8 @@ def train_linear(
     mixes batch rows (SeA) is applied: ``mix`` works on (K, B, B) mixing matrices and logits and
     never builds the (K, B, d) augmented batch, ``materialise`` builds it (the reference path),
     ``auto`` takes ``mix`` where the augmentation has one.  Both give the same weights up to
-    rounding.  A final batch of one example is a valid step (no NaN).
+    rounding.  A final batch of one example is a valid step (no NaN).  ``prune`` drops
+    configurations partway (see ``Pruning``); the returned weights are then the kept ones.
     """
     if formulation not in FORMULATIONS:
         raise ValueError(f"formulation must be one of {FORMULATIONS}, got {formulation!r}")
@@ -107,7 +121,14 @@ def train_linear(
     buf = torch.zeros_like(weight)  # momentum; zero start = torch SGD's first step
     grad = torch.empty_like(weight)
     gram = full_gram(x, settings) if use_mix else None
-    for _ in range(settings.epochs):
+    for epoch in range(settings.epochs):
+        if prune is not None and epoch == prune.epoch and prune.kept is None:
+            keep = prune.select(weight).to(device=device, dtype=torch.long)
+            prune.kept = keep
+            weight, buf = weight[keep].contiguous(), buf[keep].contiguous()
+            lr, wd, strength = lr[keep], wd[keep], strength[keep]
+            k = len(keep)
+            flat, grad = weight.view(k * c, d), torch.empty_like(weight)
         order = torch.randperm(n, generator=gen).to(device)
         for start in range(0, n, settings.batch_size):
             idx = order[start : start + settings.batch_size]
@@ -117,7 +138,7 @@ def train_linear(
                 if gram is not None:
                     ctx.gram = gram.index_select(0, idx).index_select(1, idx)
                 # logits of the clean batch for all K with one GEMM: (B, K*C) -> (K, B, C)
-                z = (xb @ flat.T).view(b, k, c).transpose(0, 1)
+                z = (xb @ flat.T).view(b, k, c).transpose(0, 1).contiguous()
                 mix, ta = spec.mix(xb, z, tb, weight, strength, ctx)
                 r = residual(mix @ z, ta, hard=tb, **loss)  # logits of x' = A x are A z
                 rx = mix.transpose(-1, -2) @ r  # dL/dW = r'^T A x = (A^T r')^T x
