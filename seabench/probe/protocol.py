@@ -330,15 +330,14 @@ def fit_sgd(
     if progress:
         progress(f"search {opts.aug} ({len(grid)} configs, seed {seed})", opts.settings.epochs)
 
-    def val_scores_of(w: torch.Tensor) -> list[float]:
-        logits = scores(xva, w)
-        return [score(fs.metric, logits[k], s.val_y) for k in range(len(w))]
+    def val_scores_of(logits: torch.Tensor) -> list[float]:
+        return [score(fs.metric, logits[k], s.val_y) for k in range(len(logits))]
 
     prune = None
     if opts.search and opts.prune and len(grid) >= PRUNE_MIN_CONFIGS and opts.settings.epochs > 1:
 
         def keep_best_half(w: torch.Tensor) -> torch.Tensor:
-            val = val_scores_of(w)
+            val = val_scores_of(scores(xva, w))
             ranked = sorted(range(len(w)), key=lambda k: (-val[k], k))
             return torch.tensor(sorted(ranked[: (len(w) + 1) // 2]))
 
@@ -346,7 +345,7 @@ def fit_sgd(
     weights = train_linear(xtr, ytr, lr=lr, wd=wd, strength=st, seed=seed, prune=prune, **common)
     kept = prune.kept.tolist() if prune and prune.kept is not None else list(range(len(grid)))
     val_logits = scores(xva, weights)
-    val_kept = val_scores_of(weights)
+    val_kept = val_scores_of(val_logits)
     pos = max(range(len(kept)), key=lambda i: (val_kept[i], -kept[i]))
     best = kept[pos]
     search_seconds = time.perf_counter() - t0
