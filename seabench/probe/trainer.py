@@ -13,7 +13,8 @@ batch is never built.  Weights, momentum and gradient buffers are updated in pla
 Where the whole training set is small (the N x N Gram matrix within ``GRAM_BUDGET`` bytes) and
 the run sees every pair of examples more often than once (N < epochs x B), the Gram matrix of the
 features is computed once and each batch's B x B block is gathered from it, which removes the
-``B^2 d`` product from every step (on 3,500 x 1,280 features, 50 epochs: about 2x faster).
+``B^2 d`` product from every step (one SeA configuration on 3,500 x 1,280 features, 50 epochs:
+1.15 s -> 0.73 s on 2 CPU cores).
 """
 
 from __future__ import annotations
