@@ -50,7 +50,14 @@ def start_and_stop(home: Home, sig: int, after_chunks: int) -> subprocess.Comple
     """Start `seabench extract`, send ``sig`` once ``after_chunks`` chunks are on disk."""
     env = {**os.environ, "SEABENCH_NO_PROGRESS": "1"}
     proc = subprocess.Popen(
-        command(home), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        command(home),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # a shell that starts the tests in the background makes them ignore SIGINT, and Python
+        # then installs no Ctrl-C handler: give the child the default, as a terminal would
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
     while finished_chunks(home) < after_chunks and proc.poll() is None:
