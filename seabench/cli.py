@@ -22,6 +22,8 @@ from seabench import __version__
 from seabench.errors import SeabenchError
 
 err = Console(stderr=True)
+if not err.is_terminal:  # logs and pipes: whole lines, not 80-column wraps
+    err = Console(stderr=True, width=160)
 
 
 def table_console() -> Console:

@@ -80,6 +80,20 @@ def test_key_changes_with_every_input_and_only_then(mnist, lite0):
     assert len(set(changed.values())) == len(changed)
 
 
+def test_gpu_autocast_features_get_their_own_key(mnist, lite0, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    cpu = plan_key(mnist, lite0, image_size=32, subset=20)
+    gpu = plan_key(mnist, lite0, image_size=32, subset=20, device="cuda")
+    assert "autocast" not in cpu.inputs and gpu.inputs["autocast"] == "bf16"
+    assert gpu.key != cpu.key
+    # fp32 storage computes in full precision on a GPU too: the CPU's key
+    fp32 = {
+        d: plan_key(mnist, lite0, image_size=32, subset=20, dtype="fp32", device=d)
+        for d in ("cpu", "cuda")
+    }
+    assert fp32["cpu"].key == fp32["cuda"].key
+
+
 def test_key_changes_with_the_weights_file(tmp_path, mnist):
     state = timm.create_model("test_efficientnet").state_dict()
     save_file(state, str(tmp_path / "a.safetensors"))

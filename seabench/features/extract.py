@@ -139,9 +139,11 @@ def key_inputs(
     transform_cfg: dict,
     dtype: str,
     views: str = "none",
+    autocast: str | None = None,
 ) -> dict:
-    """The key's inputs; ``views`` enters only when not "none", so single-view keys (and the
-    entries cached before views existed) stay what they were."""
+    """The key's inputs; ``views`` enters only when not "none" and ``autocast`` (the reduced
+    precision of a GPU forward pass) only when set, so full-precision single-view keys (and the
+    entries cached before either existed) stay what they were."""
     inputs = {
         "backbone": backbone.identity,
         "transform": transform_cfg,
@@ -151,6 +153,8 @@ def key_inputs(
     }
     if views != "none":
         inputs["views"] = views
+    if autocast is not None:
+        inputs["autocast"] = autocast
     return inputs
 
 
@@ -163,8 +167,12 @@ def plan_key(
     dtype: str = "fp16",
     subset: int | None = None,
     views: str = "none",
+    device: str = "cpu",
 ) -> KeyPlan:
-    """The cache key of an extraction, without running it (it reads the split manifest)."""
+    """The cache key of an extraction, without running it (it reads the split manifest).
+
+    ``device``: features computed under bf16/fp16 autocast on a GPU differ from full-precision
+    ones by more than fp16 storage rounding, so they get their own key."""
     if dtype not in DTYPES:
         raise SeabenchError(f"unknown --dtype {dtype!r}; choose one of: {', '.join(DTYPES)}")
     view_names(views)  # an unknown name is bad input, before any work
@@ -172,7 +180,9 @@ def plan_key(
     if subset is not None:
         manifest = manifest.subset(subset)
     tcfg = eval_transform_config(backbone.data_config, image_size, crop_pct)
-    inputs = key_inputs(adapter, backbone, manifest, tcfg, dtype, views)
+    inputs = key_inputs(
+        adapter, backbone, manifest, tcfg, dtype, views, _autocast_name(device, dtype)
+    )
     return KeyPlan(cache_key(inputs), inputs, manifest, tcfg, views)
 
 
@@ -238,6 +248,7 @@ def extract_features(
         batch_size = chunk_size
     else:  # whole batches per chunk
         chunk_size = chunk_size // batch_size * batch_size
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     plan = plan_key(
         adapter,
         backbone,
@@ -246,9 +257,9 @@ def extract_features(
         dtype=dtype,
         subset=subset,
         views=views,
+        device=device,
     )
     key, manifest = plan.key, plan.manifest
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     dist = distributed.from_env(device)
     if dist.world > 1 and device == "cuda":
         device = f"cuda:{dist.local_rank}"
