@@ -505,3 +505,23 @@ def test_unknown_names_and_formats(files):
         "byol-converted",
         "augself",
     }
+
+
+def test_offline_pretrained_weights_come_from_the_local_hub_cache_at_once(tmp_path, monkeypatch):
+    from seabench.backbones import timm_models
+
+    monkeypatch.setattr(timm_models, "hub_online", lambda timeout=2.0: False)
+    monkeypatch.setattr(timm_models, "HF_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "torch-hub"))
+    with pytest.raises(SeabenchError, match="not in the local Hugging Face or torch.hub cache"):
+        timm_models.build_timm("test_efficientnet", pretrained=True)
+    # the hub cache's on-disk layout: models--ORG--NAME/{refs/main, snapshots/REV/FILE}
+    repo = tmp_path / "models--timm--test_efficientnet.r160_in1k"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("0123abcd")
+    (repo / "snapshots" / "0123abcd").mkdir(parents=True)
+    state = timm.create_model("test_efficientnet").state_dict()
+    save_file(state, str(repo / "snapshots" / "0123abcd" / "model.safetensors"))
+    model = timm_models.build_timm("test_efficientnet", pretrained=True)
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, state[name]), name

@@ -2,12 +2,58 @@
 
 from __future__ import annotations
 
+import os
+import socket
+from pathlib import Path
+from urllib.parse import urlparse
+
 import timm
+import torch
 from torch import nn
 
 from seabench.backbones.base import Backbone, TimmFeatures, data_config_of
 from seabench.backbones.pooling import set_pooling
 from seabench.errors import SeabenchError
+
+#: where the Hugging Face hub cache is read offline (None: huggingface_hub's own default)
+HF_CACHE_DIR: str | None = None
+HF_FILES = ("model.safetensors", "open_clip_pytorch_model.bin", "pytorch_model.bin")
+
+
+def hub_online(timeout: float = 2.0) -> bool:
+    """Whether the Hugging Face hub answers; without it huggingface_hub retries for about a
+    minute before it looks in its cache, so seabench looks there itself, at once."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        return False
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname
+    try:
+        with socket.create_connection((host or "huggingface.co", 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def cached_weights(arch: str) -> str | None:
+    """A local copy of ``arch``'s pretrained weights: the hub cache, else torch.hub's."""
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        cfg = timm.models.get_pretrained_cfg(arch)
+    except Exception:  # noqa: BLE001  (unknown names fail later, in create_model, clearly)
+        return None
+    if cfg is None:
+        return None
+    if cfg.hf_hub_id:
+        names = (cfg.hf_hub_filename,) if cfg.hf_hub_filename else HF_FILES
+        for name in names:
+            found = try_to_load_from_cache(cfg.hf_hub_id, name, cache_dir=HF_CACHE_DIR)
+            if isinstance(found, str):
+                return found
+    if cfg.url:
+        local = Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(cfg.url).path).name
+        if local.is_file():
+            return str(local)
+    return None
 
 
 def build_timm(arch: str, *, pretrained: bool = False, **kwargs) -> nn.Module:
@@ -15,8 +61,21 @@ def build_timm(arch: str, *, pretrained: bool = False, **kwargs) -> nn.Module:
 
     ``dynamic_img_size`` only matters away from the native size (the position embedding is
     resampled); at the native size the outputs are unchanged.  Models that do not take the option
-    are built without it.
+    are built without it.  Offline, pretrained weights come from the local caches at once, or
+    the error says so at once.
     """
+    if pretrained and not hub_online():
+        local = cached_weights(arch)
+        if local is None:
+            raise SeabenchError(
+                f"no network to fetch the pretrained weights of {arch!r}, and they are not in the "
+                "local Hugging Face or torch.hub cache; pass a local file with --weights FILE "
+                "(or run once with network access)"
+            )
+        kwargs["pretrained_cfg_overlay"] = {
+            **kwargs.get("pretrained_cfg_overlay", {}),
+            "file": local,
+        }
     try:
         try:
             model = timm.create_model(arch, pretrained=pretrained, dynamic_img_size=True, **kwargs)
