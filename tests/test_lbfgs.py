@@ -77,3 +77,11 @@ def test_standardisation_statistics_come_from_the_fitting_split_only():
     assert torch.allclose(model.mean.float(), x[:200].mean(0), atol=1e-5)
     shifted = fit_logreg(torch.cat([x[:200], x[200:] + 100]), torch.cat([y[:200], y[200:]]), l2=1.0)
     assert not torch.allclose(shifted.mean.float(), model.mean.float())
+
+
+def test_non_positive_l2_is_refused():
+    from seabench.errors import SeabenchError
+
+    x, y = _blobs()
+    with pytest.raises(SeabenchError, match="the L2 weight must be positive, got 0"):
+        fit_logreg(x, y, l2=0.0)

@@ -249,8 +249,6 @@ def fit_logreg(
     warm-starts from another solution (its weights, not its preprocessing statistics).
     Stops when the largest gradient entry of the per-example objective is below ``tol``.
     """
-    if l2 <= 0:
-        raise SeabenchError(f"the L2 weight must be positive, got {l2}")
     num_classes, multilabel = _shape(y, num_classes, multilabel)
     problem = _Problem.build(x, y, num_classes, multilabel, preprocess, device, dtype)
     return problem.solve(l2, init, max_iter, tol)
