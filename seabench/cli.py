@@ -26,6 +26,18 @@ if not err.is_terminal:  # logs and pipes: whole lines, not 80-column wraps
     err = Console(stderr=True, width=160)
 
 
+def _choice(row: dict) -> str:
+    """How a probe row's hyperparameters were chosen, for its summary line."""
+    if not row["configs_searched"]:
+        return f"fixed {row['hparams']} (no search)"
+    pruned = row.get("configs_pruned")
+    halved = f" ({pruned} pruned at mid-training)" if pruned else ""
+    return (
+        f"chosen {row['hparams']} from {row['configs_searched']} configs{halved} "
+        f"in {row['search_seconds']:.1f} s"
+    )
+
+
 def table_console() -> Console:
     """stdout for tables: the terminal's width, or 160 columns in logs and pipes (not 80)."""
     out = Console()
@@ -557,9 +569,7 @@ def probe(
         method = r["aug"] if r["solver"] == "sgd" else r["solver"]
         err.print(
             f"{r['dataset']} / {r['backbone']} / {method} seed {r['seed']}: "
-            f"val {r['val']:.2f}  test {r['test']:.2f} ({r['metric']}), "
-            f"chosen {r['hparams']} from {r['configs_searched']} configs "
-            f"in {r['search_seconds']:.1f} s",
+            f"val {r['val']:.2f}  test {r['test']:.2f} ({r['metric']}), " + _choice(r),
             highlight=False,
             soft_wrap=True,
         )
