@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from seabench.probe import ProbeOptions, TrainSettings, train_linear
-from seabench.probe.trainer import Pruning, predict
+from seabench.probe.trainer import Pruning, best_half, predict
 
 ETA = 0.2
 LR, WD = 1.6, 1e-6
@@ -59,7 +59,7 @@ def real(home: str):
     from seabench.home import Home
 
     cache = FeatureCache(Home.resolve(home).features)
-    fs = runner.feature_set(runner._find(cache, "mnist5k", "efficientnet_lite0", False, {}))
+    fs = runner.feature_set(runner.find_features(cache, "mnist5k", "efficientnet_lite0", False, {}))
 
     def plain(x):  # a multi-view entry (the demo's rot4): its reference view
         return (x[:, fs.reference_view] if x.ndim == 3 else x).float()
@@ -128,12 +128,6 @@ def timed(fn, repeat: int = 1):
     return out, best
 
 
-def best_half(w, x, y) -> torch.Tensor:
-    acc = top1(x, y, w).cpu()
-    ranked = sorted(range(len(w)), key=lambda k: (-acc[k].item(), k))
-    return torch.tensor(sorted(ranked[: (len(w) + 1) // 2]))
-
-
 def default_grid(aug: str = "sea"):
     grid = ProbeOptions(aug=aug).grid()
     return [torch.tensor(col, dtype=torch.float32) for col in zip(*grid, strict=True)]
@@ -199,7 +193,9 @@ def bench(args) -> int:
     def search(prune: bool):
         # the protocol halves the search at mid-training by val score; here the score is training
         # accuracy on a fixed slice (same cost, and test rows stay out of every choice)
-        sel = Pruning(settings.epochs // 2, lambda w: best_half(w, xtr[:1000], ytr[:1000]))
+        sel = Pruning(
+            settings.epochs // 2, lambda w: best_half(top1(xtr[:1000], ytr[:1000], w).tolist())
+        )
         return train_linear(
             xtr,
             ytr,

@@ -73,7 +73,7 @@ def _reference_view(names: list[str]) -> int:
     return names.index("center") if "center" in names else 0
 
 
-def _find(cache: FeatureCache, dataset: str, backbone: str, multiview: bool, match: dict):
+def find_features(cache: FeatureCache, dataset: str, backbone: str, multiview: bool, match: dict):
     """View modes take the newest multi-view entry; the others the single-view one, or, where only
     multi-view features were extracted, the reference view of a multi-view entry."""
     from seabench.errors import DataNotFoundError
@@ -118,12 +118,12 @@ def probe_cached(
         )
     cache = FeatureCache(home.features)
     if ensemble is not None:
-        sets = [feature_set(_find(cache, dataset, b, multiview, match)) for b in names]
+        sets = [feature_set(find_features(cache, dataset, b, multiview, match)) for b in names]
         rows = run_ensemble(
             sets, ensemble, opts, progress, info={"options_hash": options_hash(opts)}
         )
     else:
-        fs = feature_set(_find(cache, dataset, names[0], multiview, match))
+        fs = feature_set(find_features(cache, dataset, names[0], multiview, match))
         fs.info["options_hash"] = options_hash(opts)
         rows = run_probe(fs, opts, progress=progress)
     ResultsStore(home.results).append(rows)

@@ -24,7 +24,7 @@ from seabench.probe.augment import get_augmentation
 from seabench.probe.lbfgs import L2_GRID, fit_logreg, lbfgs_search
 from seabench.probe.metrics import check_metric, score
 from seabench.probe.multiview import aggregate, check_aug, flatten, output_classes, parse
-from seabench.probe.trainer import Pruning, TrainSettings, predict, train_linear
+from seabench.probe.trainer import Pruning, TrainSettings, best_half, predict, train_linear
 
 LR_GRID = (0.2, 0.8, 1.6)
 WD_GRID = (1e-6, 1e-4)
@@ -335,13 +335,9 @@ def fit_sgd(
 
     prune = None
     if opts.search and opts.prune and len(grid) >= PRUNE_MIN_CONFIGS and opts.settings.epochs > 1:
-
-        def keep_best_half(w: torch.Tensor) -> torch.Tensor:
-            val = val_scores_of(scores(xva, w))
-            ranked = sorted(range(len(w)), key=lambda k: (-val[k], k))
-            return torch.tensor(sorted(ranked[: (len(w) + 1) // 2]))
-
-        prune = Pruning(opts.settings.epochs // 2, keep_best_half)
+        prune = Pruning(
+            opts.settings.epochs // 2, lambda w: best_half(val_scores_of(scores(xva, w)))
+        )
     weights = train_linear(xtr, ytr, lr=lr, wd=wd, strength=st, seed=seed, prune=prune, **common)
     kept = prune.kept.tolist() if prune and prune.kept is not None else list(range(len(grid)))
     val_logits = scores(xva, weights)

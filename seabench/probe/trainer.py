@@ -61,6 +61,12 @@ class Pruning:
     kept: torch.Tensor | None = None
 
 
+def best_half(scores: list[float]) -> torch.Tensor:
+    """Indices of the better half of ``scores`` (ties: the earlier), in order; a ``select``."""
+    ranked = sorted(range(len(scores)), key=lambda k: (-scores[k], k))
+    return torch.tensor(sorted(ranked[: (len(scores) + 1) // 2]))
+
+
 FORMULATIONS = ("auto", "mix", "materialise")
 GRAM_BUDGET = 256 * 2**20  # bytes for a precomputed N x N Gram matrix (N = 8,192 in float32)
 
