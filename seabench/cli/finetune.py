@@ -1,0 +1,155 @@
+"""`seabench finetune`: the fine-tuning baseline on the probes' splits."""
+
+from __future__ import annotations
+
+import click
+
+from seabench.cli._common import (
+    CONTEXT,
+    _home,
+    err,
+    finetune_callback,
+    home_option,
+    progress_bar,
+)
+
+
+@click.command(context_settings=CONTEXT)
+@click.option("--dataset", required=True, help="Dataset name (see `seabench datasets`).")
+@click.option("--backbone", required=True, help="Offline name, timm or torchvision model name.")
+@click.option("--weights", type=click.Path(dir_okay=False), help="Checkpoint file to load.")
+@click.option(
+    "--weights-format",
+    default="auto",
+    show_default=True,
+    help="Layout of --weights (see `seabench backbones`).",
+)
+@click.option("--label", default=None, help="Backbone name in the results (default: --backbone).")
+@click.option(
+    "--data-root",
+    type=click.Path(file_okay=False),
+    default="data",
+    show_default=True,
+    help="Folder holding the datasets in their original layouts.",
+)
+@click.option(
+    "--max-steps",
+    type=click.IntRange(1),
+    default=5000,
+    show_default=True,
+    help="Step budget of each run (the cosine schedule spans it).",
+)
+@click.option(
+    "--grid",
+    type=click.Choice(["full", "small"]),
+    default="full",
+    show_default=True,
+    help="full: lr in logspace(-4,-1,4) x wd in {0}+logspace(-6,-3,4)/lr, selected on "
+    "val; small: one configuration (lr 0.01, wd 0).",
+)
+@click.option(
+    "--lr",
+    "lrs",
+    type=click.FloatRange(0, min_open=True),
+    multiple=True,
+    help="Explicit learning rates to search (repeatable).",
+)
+@click.option(
+    "--wd",
+    "wds",
+    type=click.FloatRange(0),
+    multiple=True,
+    help="Explicit weight decays to search (repeatable).",
+)
+@click.option("--batch-size", type=click.IntRange(2), default=64, show_default=True)
+@click.option(
+    "--image-size",
+    type=click.IntRange(16, 1024),
+    default=None,
+    help="Crop size; default: the backbone's own (224 for most).",
+)
+@click.option(
+    "--subset",
+    type=click.IntRange(1),
+    default=None,
+    help="Only about N items of each split (a smoke test; its own split).",
+)
+@click.option("--seeds", type=click.IntRange(1), default=1, show_default=True)
+@click.option(
+    "--workers",
+    type=click.IntRange(0),
+    default=None,
+    help="Data-loading processes; default: sized to the machine.",
+)
+@click.option("--device", default=None, help="cpu, cuda, cuda:1 ...; default: cuda if available.")
+@home_option
+def finetune(
+    dataset,
+    backbone,
+    weights,
+    weights_format,
+    label,
+    data_root,
+    max_steps,
+    grid,
+    lrs,
+    wds,
+    batch_size,
+    image_size,
+    subset,
+    seeds,
+    workers,
+    device,
+    home,
+):
+    """Fine-tune the whole backbone with a new linear head on the probes' splits.
+
+    SGD with Nesterov momentum and a cosine schedule; (lr, wd) chosen on val, refit on
+    train+val, scored once on test.  Interrupted runs resume from their checkpoint.
+
+    \b
+    Examples:
+      seabench finetune --dataset mnist5k --backbone efficientnet_lite0 --image-size 96 \\
+          --grid small --max-steps 200 --batch-size 32
+      seabench finetune --dataset pets --backbone resnet50 --weights swav.pth --data-root ~/data
+    """
+    from seabench.finetune import FinetuneOptions, finetune_cell
+
+    h = _home(home)
+    for seed in range(seeds):
+        opts = FinetuneOptions(
+            max_steps=max_steps,
+            batch_size=batch_size,
+            grid=grid,
+            lr=tuple(lrs) or None,
+            wd=tuple(wds) or None,
+            image_size=image_size,
+            subset=subset,
+            seed=seed,
+            device=device,
+            workers=workers,
+        )
+        with progress_bar(transient=True) as bar:
+            row, recorded = finetune_cell(
+                h.root,
+                dataset,
+                backbone,
+                opts,
+                data_root=data_root,
+                weights=weights,
+                weights_format=weights_format,
+                label=label,
+                skip_recorded=True,
+                progress=finetune_callback(bar),
+                log=lambda m: bar.console.print(m),
+            )
+        val = "-" if row["val"] is None else f"{row['val']:.2f}"
+        err.print(
+            f"{row['dataset']} / {row['backbone']} / finetune seed {row['seed']}"
+            + (" (already recorded)" if recorded else "")
+            + f": val {val}  test {row['test']:.2f} ({row['metric']}), chosen lr "
+            f"{row['hparams']['lr']:g} wd {row['hparams']['wd']:g} from "
+            f"{row['configs_searched'] or 1} config(s), {row['wall_seconds']:.1f} s",
+            highlight=False,
+            soft_wrap=True,
+        )

@@ -1,0 +1,75 @@
+"""`seabench report`: the comparison tables, in the terminal and as files."""
+
+from __future__ import annotations
+
+import click
+
+from seabench.cli._common import (
+    CONTEXT,
+    _home,
+    _write_report,
+    home_option,
+)
+from seabench.errors import SeabenchError
+
+
+@click.command(context_settings=CONTEXT)
+@click.option(
+    "--format",
+    "formats",
+    multiple=True,
+    type=click.Choice(["markdown", "csv", "latex", "html", "json", "all"]),
+    help="Also write the report in this format (repeatable; `all` for every one).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder for written reports; default: <home>/reports.",
+)
+@click.option("--dataset", multiple=True, help="Only these datasets (repeatable).")
+@click.option("--backbone", multiple=True, help="Only these backbones (repeatable).")
+@click.option(
+    "--baselines",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="CSV of published numbers (backbone,dataset,method,metric,value,source) shown "
+    "as their own external columns; see examples/baselines.csv.",
+)
+@click.option(
+    "--margin",
+    type=click.FloatRange(0),
+    default=1.0,
+    show_default=True,
+    help="Count the tasks where linear+SeA is within this many points of fine-tuning.",
+)
+@home_option
+def report(formats, out, dataset, backbone, baselines, margin, home):
+    """Tables of linear vs linear+SeA vs fine-tuning per backbone and dataset, with costs.
+
+    \b
+    Examples:
+      seabench report
+      seabench report --format markdown --format html --out reports/
+      seabench report --baselines examples/baselines.csv --margin 0.5 --format all
+    """
+    from seabench import report as rep
+    from seabench.results import ResultsStore
+
+    h = _home(home)
+    rows = ResultsStore(h.results).frame()
+    if rows.empty:
+        raise SeabenchError(
+            f"no results in {h.results}; run `seabench run recipes/quickstart.toml`"
+            " (or `seabench probe`) with this --home first"
+        )
+    if baselines:
+        rows = rep.merge_baselines(rows, rep.load_baselines(baselines))
+    if dataset:
+        rows = rows[rows["dataset"].isin(dataset)]
+    if backbone:
+        rows = rows[rows["backbone"].isin(backbone)]
+    if rows.empty:
+        raise SeabenchError("no rows match --dataset/--backbone")
+    formats = rep.FORMATS if "all" in formats else formats
+    _write_report(h, rows, formats, out, baselines=None, margin=margin)

@@ -1,0 +1,75 @@
+"""`seabench run RECIPE`: extract, probe, fine-tune and report over a grid."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from seabench.cli._common import (
+    CONTEXT,
+    _home,
+    _write_report,
+    err,
+    extract_callback,
+    finetune_callback,
+    home_option,
+    probe_callback,
+    progress_bar,
+)
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("recipe", type=click.Path(dir_okay=False))
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the plan (cells, images, configs, what is missing) and run nothing.",
+)
+@home_option
+def run(recipe, dry_run, home):
+    """Run a recipe: extract, probe, fine-tune and report over its grid, skipping finished cells.
+
+    \b
+    Examples:
+      seabench run recipes/quickstart.toml
+      DATA_ROOT=~/data CKPT_DIR=~/ckpt seabench run recipes/paper.toml --dry-run
+    """
+    from seabench import runner
+    from seabench.recipe import Recipe
+    from seabench.results import ResultsStore
+
+    r = Recipe.load(recipe)
+    h = _home(home)
+    err.print(
+        f"recipe {r.path.name}: {len(r.backbones)} backbone(s) x {len(r.datasets)} "
+        f"dataset(s) x {len(r.augs)} method(s) x {r.seeds} seed(s); home {h.root}"
+    )
+    if dry_run:
+        for line in runner.plan_recipe(r, h):
+            click.echo(line)
+        return
+    with progress_bar(transient=True) as bar:
+        failures = runner.run_recipe(
+            r,
+            h,
+            lambda m: bar.console.print(m, highlight=False),
+            extract_callback(bar),
+            probe_callback(bar),
+            finetune_callback(bar),
+        )
+    rows = ResultsStore(h.results).frame()
+    if not rows.empty:
+        rows = rows[rows["dataset"].isin(r.datasets) & rows["backbone"].isin(r.backbone_names)]
+    if not rows.empty:
+        _write_report(
+            h,
+            rows,
+            tuple(r.report.get("formats", ("markdown", "csv"))),
+            margin=float(r.report.get("margin", 1.0)),
+        )
+    if failures:
+        err.print(f"[bold red]{len(failures)} cell(s) failed:[/]")
+        for f in failures:
+            err.print(f"  {f}", highlight=False)
+        sys.exit(1 if rows.empty else 0)
