@@ -152,3 +152,43 @@ def test_search_selects_on_val_and_grid_rules(tmp_path):
     assert row["selected_on"] == "val" and row["configs_searched"] == 2
     assert row["val"] is not None and row["search_seconds"] > 0
     assert row["hparams"]["lr"] in (0.01, 0.001)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_same_seed_same_weights_whatever_the_global_rngs(tmp_path, workers):
+    """Python's random (timm's crops), torch and each loader worker follow the run's seed."""
+    s = RunSettings(
+        lr=0.05,
+        wd=1e-4,
+        steps=6,
+        batch_size=4,
+        momentum=0.9,
+        seed=3,
+        device="cpu",
+        workers=workers,
+        checkpoint_every=100,
+        multilabel=False,
+    )
+    models = []
+    for i, outside in enumerate((11, 12345)):
+        torch.manual_seed(0)
+        model = Classifier(nn.Sequential(nn.Linear(6, 8), nn.BatchNorm1d(8), nn.ReLU()), 8, 3)
+        random.seed(outside)  # what ran before must not matter
+        torch.manual_seed(outside)
+        train(model, NoisyPoints(), s, tmp_path / f"{i}.pt", str(i))
+        models.append(model.state_dict())
+    for name, a in models[0].items():
+        assert torch.equal(a, models[1][name]), name
+
+
+def test_same_short_finetune_twice_gives_identical_scores(tmp_path):
+    opts = FinetuneOptions(
+        max_steps=3, batch_size=4, grid="small", image_size=32, subset=24, workers=0
+    )
+    rows = []
+    for i, outside in enumerate((1, 999)):
+        random.seed(outside)
+        torch.manual_seed(outside)
+        row, _ = finetune_cell(tmp_path / f"home{i}", "mnist5k", "efficientnet_lite0", opts)
+        rows.append(row)
+    assert rows[0]["test"] == rows[1]["test"]

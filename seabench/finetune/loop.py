@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -145,6 +146,9 @@ def train(
         torch.set_rng_state(state["rng"])
         random.setstate(_python_rng(state["py_rng"]))
         step, cost = int(state["step"]), dict(state["cost"])
+        np.random.seed((s.seed * 100_003 + step) % 2**32)
+    else:
+        seed_everything(s.seed)
     t_wall, t_cpu = time.perf_counter(), time.process_time()
 
     def save() -> None:
@@ -215,6 +219,14 @@ def train(
         "cpu_seconds": cost["cpu_seconds"] + time.process_time() - t_cpu,
         "steps": step,
     }
+
+
+def seed_everything(seed: int) -> None:
+    """Seed every generator a run draws from: torch (model and transforms), Python's ``random``
+    (timm's crop augmentation), numpy.  Loader workers are seeded by the loader's generator."""
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
 
 
 def _python_rng(state: list[int]) -> tuple:
