@@ -181,10 +181,10 @@ def test_multilabel_validation():
 
 
 def test_pruned_search_keeps_the_better_half_and_chooses_among_it(monkeypatch):
-    from seabench.probe import protocol
+    from seabench.probe.methods import sgd
 
     seen = {}
-    real = protocol.train_linear
+    real = sgd.train_linear
 
     def spy(*args, prune=None, **kw):
         out = real(*args, prune=prune, **kw)
@@ -192,11 +192,11 @@ def test_pruned_search_keeps_the_better_half_and_chooses_among_it(monkeypatch):
             seen["prune"], seen["weights"] = prune, out
         return out
 
-    monkeypatch.setattr(protocol, "train_linear", spy)
+    monkeypatch.setattr(sgd, "train_linear", spy)
     opts = ProbeOptions(aug="sea", settings=TrainSettings(epochs=4, batch_size=32))
     (row,) = run_probe(blobs(), opts)
     grid = opts.grid()
-    assert len(grid) >= protocol.PRUNE_MIN_CONFIGS
+    assert len(grid) >= sgd.PRUNE_MIN_CONFIGS
     kept = seen["prune"].kept.tolist()
     assert seen["prune"].epoch == 2 and len(kept) == (len(grid) + 1) // 2
     assert row["configs_searched"] == len(grid) and row["configs_pruned"] == len(grid) - len(kept)

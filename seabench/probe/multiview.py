@@ -11,7 +11,17 @@ Features come as (N, M, d): M fixed views (e.g. four rotations) of each image.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
 import torch
+
+from seabench.errors import SeabenchError
+from seabench.probe.registry import get_method
+
+if TYPE_CHECKING:
+    from seabench.probe.options import ProbeOptions
+    from seabench.probe.splits import FeatureSet
 
 MODES = ("views", "sla")
 
@@ -54,9 +64,36 @@ def parse(aug: str) -> tuple[str | None, str]:
 
 def check_aug(aug: str) -> None:
     """Raise SeabenchError for an --aug value that is neither an augmentation nor a view mode."""
-    from seabench.errors import SeabenchError
     from seabench.probe.augment import AUGMENTATIONS
 
     if aug not in AUGMENTATIONS and aug not in MULTIVIEW_AUGS:
         names = [*AUGMENTATIONS, *MULTIVIEW_AUGS]
         raise SeabenchError(f"unknown augmentation {aug!r}; choose one of: {', '.join(names)}")
+
+
+def views_for(fs: FeatureSet, opts: ProbeOptions) -> FeatureSet:
+    """Plain probes on multi-view features use the reference view; view modes need views."""
+    mode, _ = parse(opts.aug)
+    multiview = fs.train_x.ndim == 3
+    if mode is None and multiview:
+        v = fs.reference_view
+        pick = {k: getattr(fs, k)[:, v] for k in ("train_x", "test_x")}
+        if fs.val_x is not None:
+            pick["val_x"] = fs.val_x[:, v]
+        # the probe saw one view: the row says so, and which entry's view it was
+        info = {**fs.info, "views": "none", "view_of": f"{fs.info.get('views', 'multi')}[{v}]"}
+        return replace(fs, **pick, info=info)
+    if mode is not None:
+        if not multiview:
+            raise SeabenchError(
+                f"--aug {opts.aug} needs multi-view features; extract them with "
+                "`seabench extract ... --views rot4` (or flip2, crops5)"
+            )
+        if not get_method(opts.solver).multiview:
+            raise SeabenchError(f"--aug {opts.aug} trains with --solver sgd only")
+        if mode == "sla" and fs.multilabel:
+            raise SeabenchError("--aug sla needs a single-label dataset (joint labels (y, view))")
+        n_views = {t.shape[1] for t in (fs.train_x, fs.test_x, fs.val_x) if t is not None}
+        if len(n_views) > 1:
+            raise SeabenchError(f"splits have different numbers of views: {sorted(n_views)}")
+    return fs

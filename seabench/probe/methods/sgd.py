@@ -1,0 +1,125 @@
+"""The ``sgd`` method: the batched linear probe with a feature augmentation (SeA, ...).
+
+L2-normalised features; lr x wd x strength searched on val, refit on train+val.  Multi-view
+augmentations (views, sla, sla+sea) train here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+
+from seabench.probe.augment import get_augmentation
+from seabench.probe.metrics import score
+from seabench.probe.multiview import aggregate, flatten, output_classes, parse
+from seabench.probe.registry import Fit, register_method
+from seabench.probe.trainer import Pruning, best_half, predict, train_linear
+
+if TYPE_CHECKING:
+    from seabench.probe.options import ProbeOptions
+    from seabench.probe.splits import FeatureSet, Splits
+
+#: searches of at least this many configurations keep the better half (on val) at mid-training
+PRUNE_MIN_CONFIGS = 12
+
+
+def _probs(logits: torch.Tensor, multilabel: bool, lamda: float) -> torch.Tensor:
+    """The trainer's loss is ``lamda * CE(z / lamda)``: its probabilities are softmax(z / lamda)."""
+    z = logits / lamda
+    return torch.sigmoid(z) if multilabel else torch.softmax(z, dim=-1)
+
+
+@register_method(
+    "sgd", help="the batched probe with --aug (lr x wd x strength searched)", multiview=True
+)
+def fit_sgd(
+    s: Splits,
+    fs: FeatureSet,
+    opts: ProbeOptions,
+    seed: int,
+    progress: Callable[[str, int], None] | None = None,
+) -> Fit:
+    """Batched SGD over the lr x wd x strength grid on train, select on val, refit on train+val.
+
+    Searches of ``PRUNE_MIN_CONFIGS`` or more keep, at half the epochs, the half of the
+    configurations that score best on val (successive halving, one round): the kept ones train
+    on exactly as in a full search, so only a configuration that was in the worse half at mid-
+    training and would have overtaken every kept one is lost; ``prune=False`` trains them all.
+    """
+    mode, inner = parse(opts.aug)
+    aug = get_augmentation(inner)
+    xtr, xva, xte = (F.normalize(t, dim=-1) for t in (s.train_x, s.val_x, s.test_x))
+    ytr, yva = s.train_y, s.val_y
+    num_classes = fs.num_classes
+    if mode is not None:
+        # Multi-view: train on all N*M view features (plain or joint labels), score aggregated.
+        m = xtr.shape[1]
+        num_classes = output_classes(fs.num_classes, m, mode)
+        (xtr, ytr), (xva, yva_flat) = flatten(xtr, ytr, mode), flatten(xva, yva, mode)
+        xte = xte.reshape(-1, xte.shape[-1])
+
+    def scores(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        logits = predict(x, w)
+        return logits if mode is None else aggregate(logits, m, mode)
+
+    grid = opts.grid()
+    lr, wd, st = (torch.tensor(col, dtype=torch.float32) for col in zip(*grid, strict=True))
+    common = dict(
+        num_classes=num_classes, aug=inner, settings=opts.settings, multilabel=fs.multilabel
+    )
+    lamda = opts.settings.lamda
+    t0 = time.perf_counter()
+    if progress:
+        progress(f"search {opts.aug} ({len(grid)} configs, seed {seed})", opts.settings.epochs)
+
+    def val_scores_of(logits: torch.Tensor) -> list[float]:
+        return [score(fs.metric, logits[k], s.val_y) for k in range(len(logits))]
+
+    prune = None
+    if opts.search and opts.prune and len(grid) >= PRUNE_MIN_CONFIGS and opts.settings.epochs > 1:
+        prune = Pruning(
+            opts.settings.epochs // 2, lambda w: best_half(val_scores_of(scores(xva, w)))
+        )
+    weights = train_linear(xtr, ytr, lr=lr, wd=wd, strength=st, seed=seed, prune=prune, **common)
+    kept = prune.kept.tolist() if prune and prune.kept is not None else list(range(len(grid)))
+    val_logits = scores(xva, weights)
+    val_kept = val_scores_of(val_logits)
+    pos = max(range(len(kept)), key=lambda i: (val_kept[i], -kept[i]))
+    best = kept[pos]
+    search_seconds = time.perf_counter() - t0
+    b_lr, b_wd, b_st = grid[best]
+    t1 = time.perf_counter()
+    if progress:
+        progress(f"refit {opts.aug} on train+val (seed {seed})", opts.settings.epochs)
+    final = train_linear(
+        torch.cat([xtr, xva]),
+        torch.cat([ytr, s.val_y if mode is None else yva_flat]),
+        lr=lr[best : best + 1],
+        wd=wd[best : best + 1],
+        strength=st[best : best + 1],
+        seed=seed,
+        **common,
+    )
+    seconds = time.perf_counter() - t1
+    hparams = {"lr": b_lr, "wd": b_wd, **asdict(opts.settings)}
+    if aug.strength_name:
+        hparams[aug.strength_name] = b_st
+    if inner != "sea":
+        hparams.pop("alpha", None)
+    if mode is not None:
+        hparams.update(views=fs.info.get("views", f"{m} views"), num_views=m)
+    return Fit(
+        _probs(val_logits[pos], fs.multilabel, lamda),
+        _probs(scores(xte, final)[0], fs.multilabel, lamda),
+        val_kept[pos],
+        hparams,
+        len(grid) if opts.search else 0,
+        search_seconds,
+        seconds,
+        len(grid) - len(kept),
+    )

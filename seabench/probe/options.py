@@ -1,0 +1,56 @@
+"""What a probe run is asked to do: method (solver), augmentation, search grids, seeds, device."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+from seabench.probe.augment import get_augmentation
+from seabench.probe.lbfgs import L2_GRID
+from seabench.probe.multiview import check_aug, parse
+from seabench.probe.registry import get_method
+from seabench.probe.trainer import TrainSettings
+
+LR_GRID = (0.2, 0.8, 1.6)
+WD_GRID = (1e-6, 1e-4)
+
+
+@dataclass
+class ProbeOptions:
+    aug: str = "sea"
+    search: bool = True
+    #: halve the search at mid-training on val (``--no-prune``: train every configuration)
+    prune: bool = True
+    lr: float = 1.6
+    wd: float = 1e-6
+    strength: float | None = None
+    lr_grid: tuple[float, ...] = LR_GRID
+    wd_grid: tuple[float, ...] = WD_GRID
+    strength_grid: tuple[float, ...] | None = None
+    settings: TrainSettings = field(default_factory=TrainSettings)
+    seeds: int = 1
+    first_seed: int = 0
+    device: str | None = None
+    solver: str = "sgd"
+    l2: float | None = None
+    l2_grid: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        check_aug(self.aug)
+        method = get_method(self.solver)
+        if method.check is not None:
+            method.check(self)
+
+    def grid(self) -> list[tuple[float, float, float]]:
+        """The (lr, wd, strength) configurations of the SGD solver."""
+        aug = get_augmentation(parse(self.aug)[1])
+        if not self.search:
+            return [(self.lr, self.wd, aug.default if self.strength is None else self.strength)]
+        strengths = self.strength_grid or aug.grid
+        return list(itertools.product(self.lr_grid, self.wd_grid, strengths))
+
+    def l2_values(self) -> tuple[float, ...]:
+        """The L2 weights of the L-BFGS solver."""
+        if not self.search:
+            return (float(self.l2),)
+        return tuple(self.l2_grid or L2_GRID)

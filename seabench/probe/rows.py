@@ -1,0 +1,50 @@
+"""The result row of one probe seed: the fields DESIGN.md promises, and provenance."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+
+if TYPE_CHECKING:
+    from seabench.probe.options import ProbeOptions
+    from seabench.probe.registry import Fit
+    from seabench.probe.splits import FeatureSet, Splits
+
+
+def _versions() -> dict:
+    import seabench
+
+    return {"seabench": seabench.__version__, "torch": torch.__version__}
+
+
+def make_row(
+    fs: FeatureSet, opts: ProbeOptions, s: Splits, result: Fit, test: float, seed: int
+) -> dict:
+    """The result row of one seed (the fields DESIGN.md promises, and provenance)."""
+    return {
+        "dataset": fs.dataset,
+        "backbone": fs.backbone,
+        "aug": opts.aug,
+        "solver": opts.solver,
+        "metric": fs.metric,
+        "val": round(result.val_score, 4),
+        "test": round(test, 4),
+        "hparams": result.hparams,
+        "seed": seed,
+        "seconds": round(result.seconds, 3),
+        "search_seconds": round(result.search_seconds, 3),
+        "configs_searched": result.configs_searched,
+        "configs_pruned": result.configs_pruned,
+        "selected_on": "val" if opts.search else "none (fixed hyperparameters)",
+        "val_source": s.val_source,
+        "n_train": len(s.train_x),
+        "n_val": len(s.val_x),
+        "n_test": len(s.test_x),
+        "num_classes": fs.num_classes,
+        "multilabel": fs.multilabel,
+        "dim": s.train_x.shape[-1],
+        "device": s.device,
+        "versions": _versions(),
+        **fs.info,
+    }
