@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import click
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import Progress
 
+from seabench.cli.progress import progress_bar as _progress_bar
 from seabench.errors import SeabenchError
 
 err = Console(stderr=True)
@@ -86,20 +80,9 @@ def _home(path):
     return Home.resolve(path)
 
 
-@contextmanager
 def progress_bar(transient: bool = False):
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=transient,
-        disable=not err.is_terminal and bool(os.environ.get("SEABENCH_NO_PROGRESS")),
-    ) as bar:
-        yield bar
+    """Bars on stderr in a terminal, plain lines in logs (see :mod:`seabench.cli.progress`)."""
+    return _progress_bar(err, transient)
 
 
 def extract_callback(bar: Progress):
@@ -118,13 +101,15 @@ def extract_callback(bar: Progress):
 
 
 def probe_callback(bar: Progress):
-    """A progress(phase, epochs) that starts a bar; the trainer advances it per epoch."""
+    """A progress(phase, epochs) that starts a bar and returns the per-epoch ``advance(n)`` that
+    the trainer calls."""
     state: dict = {}
 
-    def start(phase: str, epochs: int):
+    def start(phase: str, epochs: int) -> Callable[[int], None]:
         if "task" in state:
             bar.update(state["task"], completed=bar.tasks[-1].total)
-        state["task"] = bar.add_task(phase, total=epochs, rate="epochs")
+        task = state["task"] = bar.add_task(phase, total=epochs, rate="epochs")
+        return lambda n=1: bar.update(task, advance=n)
 
     return start
 

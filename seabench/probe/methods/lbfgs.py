@@ -49,14 +49,18 @@ def fit_lbfgs(
     """
     grid = opts.l2_values()
     common = dict(num_classes=fs.num_classes, multilabel=fs.multilabel, device=s.device)
-    if progress:
+    tick = (
         progress(f"lbfgs search ({len(grid)} L2 weights, seed {seed})", len(grid))
+        if progress
+        else None
+    )
     found = lbfgs_search(
         s.train_x, s.train_y, s.val_x, s.val_y, metric=fs.metric, grid=grid, **common
     )
+    if tick:
+        tick(len(grid))
     t1 = time.perf_counter()
-    if progress:
-        progress(f"lbfgs refit on train+val (seed {seed})", 1)
+    tick = progress(f"lbfgs refit on train+val (seed {seed})", 1) if progress else None
     final = fit_logreg(
         torch.cat([s.train_x, s.val_x]),
         torch.cat([s.train_y, s.val_y]),
@@ -64,6 +68,8 @@ def fit_lbfgs(
         init=found.model,
         **common,
     )
+    if tick:
+        tick(1)
     seconds = time.perf_counter() - t1
     hparams = {
         "l2": found.l2,

@@ -74,8 +74,12 @@ def fit_sgd(
     )
     lamda = opts.settings.lamda
     t0 = time.perf_counter()
-    if progress:
+    # progress(phase, epochs) may return the per-epoch advance(n) that the trainer calls
+    tick = (
         progress(f"search {opts.aug} ({len(grid)} configs, seed {seed})", opts.settings.epochs)
+        if progress
+        else None
+    )
 
     def val_scores_of(logits: torch.Tensor) -> list[float]:
         return [score(fs.metric, logits[k], s.val_y) for k in range(len(logits))]
@@ -85,7 +89,9 @@ def fit_sgd(
         prune = Pruning(
             opts.settings.epochs // 2, lambda w: best_half(val_scores_of(scores(xva, w)))
         )
-    weights = train_linear(xtr, ytr, lr=lr, wd=wd, strength=st, seed=seed, prune=prune, **common)
+    weights = train_linear(
+        xtr, ytr, lr=lr, wd=wd, strength=st, seed=seed, prune=prune, progress=tick, **common
+    )
     kept = prune.kept.tolist() if prune and prune.kept is not None else list(range(len(grid)))
     val_logits = scores(xva, weights)
     val_kept = val_scores_of(val_logits)
@@ -94,8 +100,11 @@ def fit_sgd(
     search_seconds = time.perf_counter() - t0
     b_lr, b_wd, b_st = grid[best]
     t1 = time.perf_counter()
-    if progress:
+    tick = (
         progress(f"refit {opts.aug} on train+val (seed {seed})", opts.settings.epochs)
+        if progress
+        else None
+    )
     final = train_linear(
         torch.cat([xtr, xva]),
         torch.cat([ytr, s.val_y if mode is None else yva_flat]),
@@ -103,6 +112,7 @@ def fit_sgd(
         wd=wd[best : best + 1],
         strength=st[best : best + 1],
         seed=seed,
+        progress=tick,
         **common,
     )
     seconds = time.perf_counter() - t1

@@ -1,0 +1,163 @@
+"""Progress that moves in a terminal and in a log.
+
+In a terminal, rich's live bars.  Piped (logs, SLURM, CI) a live display prints nothing until it
+ends, so :class:`LineProgress` writes plain lines instead: when a phase starts, at every 10% of
+it or every 30 s (whichever comes first), and when it ends, each with the elapsed time and an
+estimate of what is left.  ``SEABENCH_NO_PROGRESS=1`` silences the piped lines.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+@dataclass
+class LineTask:
+    id: int
+    description: str
+    total: float | None
+    completed: float = 0.0
+    fields: dict = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
+    last_line: float = field(default_factory=time.monotonic)
+    last_decile: int = 0
+    start_completed: float = 0.0
+    finished: bool = False
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    @property
+    def speed(self) -> float | None:
+        done = self.completed - self.start_completed
+        return done / self.elapsed if done > 0 and self.elapsed > 0 else None
+
+
+class LineProgress:
+    """The subset of ``rich.progress.Progress`` the commands use, as plain lines on a console."""
+
+    #: a line at least this often (seconds) while a phase runs, and at every tenth of it
+    every = 30.0
+
+    def __init__(self, console: Console, every: float | None = None):
+        self.console = console
+        self.every = self.every if every is None else every
+        self.tasks: list[LineTask] = []
+
+    def __enter__(self) -> LineProgress:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def _task(self, task_id: int) -> LineTask:
+        return next(t for t in self.tasks if t.id == task_id)
+
+    def add_task(self, description: str, total: float | None = None, completed: float = 0, **kw):
+        task = LineTask(len(self.tasks), description, total, completed, dict(kw))
+        task.start_completed = completed
+        self.tasks.append(task)
+        self._line(task, "started")
+        return task.id
+
+    def advance(self, task_id: int, advance: float = 1) -> None:
+        self.update(task_id, advance=advance)
+
+    def update(
+        self,
+        task_id: int,
+        *,
+        completed: float | None = None,
+        advance: float | None = None,
+        total: float | None = None,
+        **kw,
+    ) -> None:
+        task = self._task(task_id)
+        if total is not None:
+            task.total = total
+        if completed is not None:
+            task.completed = completed
+        if advance:
+            task.completed += advance
+        task.fields.update(kw)
+        if task.finished:
+            return
+        if task.total and task.completed >= task.total:
+            task.finished = True
+            self._line(task, "done")
+            return
+        decile = int(10 * task.completed / task.total) if task.total else 0
+        now = time.monotonic()
+        if decile > task.last_decile or now - task.last_line >= self.every:
+            task.last_decile = max(decile, task.last_decile)
+            self._line(task)
+
+    def _line(self, task: LineTask, state: str = "") -> None:
+        task.last_line = time.monotonic()
+        done = f"{task.completed:g}"
+        if task.total:
+            done += f"/{task.total:g} ({100 * task.completed / task.total:.0f}%)"
+        parts = [f"{task.description}: {done}"]
+        if state != "started":
+            parts.append(f"{_duration(task.elapsed)} elapsed")
+            speed = task.speed
+            if state != "done" and task.total and speed:
+                parts.append(f"~{_duration((task.total - task.completed) / speed)} left")
+        rate = task.fields.get("rate")
+        if rate and state != "started":
+            parts.append(str(rate))
+        if state:
+            parts.append(state)
+        self.console.print(escape(", ".join(parts)), highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def progress_bar(console: Console, transient: bool = False) -> Iterator[Progress | LineProgress]:
+    """Live bars in a terminal; plain lines at a steady rate in logs (none with
+    ``SEABENCH_NO_PROGRESS=1``)."""
+    if console.is_terminal:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=transient,
+        ) as bar:
+            yield bar
+        return
+    if os.environ.get("SEABENCH_NO_PROGRESS"):
+        with Progress(console=console, disable=True) as bar:
+            yield bar
+        return
+    with LineProgress(console) as bar:
+        yield bar
