@@ -9,7 +9,11 @@ def __getattr__(name: str):
         from seabench.probe.sea import sea_augment
 
         return sea_augment
+    if name == "SeAProbe":
+        from seabench.estimator import SeAProbe
+
+        return SeAProbe
     raise AttributeError(name)
 
 
-__all__ = ["__version__", "sea_augment"]
+__all__ = ["SeAProbe", "__version__", "sea_augment"]

@@ -29,6 +29,9 @@ class Fit:
     search_seconds: float
     seconds: float
     configs_pruned: int = 0
+    #: the refit classifier: features (N, d) -> class probabilities (N, C); what the Python
+    #: estimator predicts with (None for a method that keeps no classifier)
+    predict_proba: Callable[[torch.Tensor], torch.Tensor] | None = None
 
 
 #: fit(splits, feature_set, options, seed, progress) -> Fit

@@ -56,8 +56,12 @@ def sea_augment(
     ``x`` (B, d) are L2-normalised features, ``y`` (B,) class indices or (B, C) multi-hot labels
     (2-d labels mean multi-label with a per-class sigmoid loss unless ``multilabel=False``),
     ``weight`` the classifier (C, d), or (K, C, d) for K classifiers at once, in which case ``eta``
-    may be a (K,) tensor and the result is (K, B, d).  The dtype of ``x`` is kept.
+    may be a (K,) tensor and the result is (K, B, d).  The dtype of ``x`` is kept.  numpy arrays
+    are accepted for ``x``, ``y`` and ``weight`` (the result is then still a tensor).
     """
+    x, y, weight = (
+        t if isinstance(t, torch.Tensor) else torch.as_tensor(t) for t in (x, y, weight)
+    )
     if x.ndim != 2:
         raise ValueError(f"x must be (batch, dim), got shape {tuple(x.shape)}")
     num_classes = weight.shape[-2]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from seabench.errors import SeabenchError
@@ -35,6 +36,13 @@ class FeatureSet:
     info: dict = field(default_factory=dict)
     #: for multi-view features (N, M, d): the view that plain probes use (the unaltered image)
     reference_view: int = 0
+
+    def __post_init__(self) -> None:
+        # numpy arrays (and lists) are accepted wherever tensors are
+        for name in ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, torch.Tensor):
+                setattr(self, name, torch.as_tensor(np.asarray(value)))
 
 
 @dataclass

@@ -86,4 +86,5 @@ def fit_lbfgs(
         len(grid) if opts.search else 0,
         found.seconds,
         seconds,
+        predict_proba=lambda x: final.probs(x.to(s.device)).float(),
     )

@@ -53,7 +53,7 @@ def fit_sgd(
     """
     mode, inner = parse(opts.aug)
     aug = get_augmentation(inner)
-    xtr, xva, xte = (F.normalize(t, dim=-1) for t in (s.train_x, s.val_x, s.test_x))
+    xtr, xva = (F.normalize(t, dim=-1) for t in (s.train_x, s.val_x))
     ytr, yva = s.train_y, s.val_y
     num_classes = fs.num_classes
     if mode is not None:
@@ -61,7 +61,6 @@ def fit_sgd(
         m = xtr.shape[1]
         num_classes = output_classes(fs.num_classes, m, mode)
         (xtr, ytr), (xva, yva_flat) = flatten(xtr, ytr, mode), flatten(xva, yva, mode)
-        xte = xte.reshape(-1, xte.shape[-1])
 
     def scores(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         logits = predict(x, w)
@@ -123,13 +122,21 @@ def fit_sgd(
         hparams.pop("alpha", None)
     if mode is not None:
         hparams.update(views=fs.info.get("views", f"{m} views"), num_views=m)
+
+    def predict_proba(x: torch.Tensor) -> torch.Tensor:
+        x = F.normalize(x.to(device=final.device, dtype=final.dtype), dim=-1)
+        if mode is not None:
+            x = x.reshape(-1, x.shape[-1])
+        return _probs(scores(x, final)[0], fs.multilabel, lamda)
+
     return Fit(
         _probs(val_logits[pos], fs.multilabel, lamda),
-        _probs(scores(xte, final)[0], fs.multilabel, lamda),
+        predict_proba(s.test_x),
         val_kept[pos],
         hparams,
         len(grid) if opts.search else 0,
         search_seconds,
         seconds,
         len(grid) - len(kept),
+        predict_proba,
     )

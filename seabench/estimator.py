@@ -1,0 +1,194 @@
+"""A scikit-learn-style estimator over the probe: the same methods, trainer and search as the CLI.
+
+``SeAProbe(aug="sea").fit(X, y)`` chooses its hyperparameters on ``X_val, y_val`` (or on a
+seeded stratified 20% of ``X`` when none is given), refits on train+val and keeps that classifier
+for ``predict``/``predict_proba``.  ``aug="none"`` is the plain probe, ``solver="lbfgs"`` the
+classic logistic regression.  It works inside scikit-learn's ``Pipeline``, ``clone`` and
+``cross_val_score``; scikit-learn itself is optional.
+
+>>> probe = SeAProbe(aug="sea", epochs=50).fit(X_train, y_train)   # doctest: +SKIP
+>>> probe.score(X_test, y_test)                                     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import torch
+
+from seabench.errors import SeabenchError
+
+try:  # scikit-learn's bases give clone/Pipeline/cross_val_score the tags they look for
+    from sklearn.base import BaseEstimator as _Base
+    from sklearn.base import ClassifierMixin as _Mixin
+
+    _BASES: tuple = (_Mixin, _Base)
+except ImportError:  # pragma: no cover - exercised only without scikit-learn
+
+    class _Params:
+        """get_params/set_params from the constructor's signature, as scikit-learn defines them."""
+
+        def get_params(self, deep: bool = True) -> dict:
+            names = inspect.signature(type(self).__init__).parameters
+            return {n: getattr(self, n) for n in names if n != "self"}
+
+        def set_params(self, **params):
+            valid = self.get_params()
+            for name, value in params.items():
+                if name not in valid:
+                    raise ValueError(f"invalid parameter {name!r} for {type(self).__name__}")
+                setattr(self, name, value)
+            return self
+
+        def score(self, X, y) -> float:
+            return float(np.mean(self.predict(X) == np.asarray(y)))
+
+    _BASES = (_Params,)
+
+
+def _features(X, name: str) -> torch.Tensor:
+    x = X.detach().cpu() if isinstance(X, torch.Tensor) else torch.as_tensor(np.asarray(X))
+    if x.ndim != 2:
+        raise SeabenchError(f"{name} must be 2-d (samples x features), got shape {tuple(x.shape)}")
+    return x.float()
+
+
+class SeAProbe(*_BASES):
+    """A linear probe on frozen features, with SeA (``aug="sea"``) or another augmentation.
+
+    Parameters mirror ``seabench probe``: ``search`` runs the default grid (lr x wd x strength
+    for ``solver="sgd"``, the L2 grid for ``"lbfgs"``), otherwise ``lr``, ``wd``, ``strength``
+    (or ``l2``) are used as given.  ``seed`` fixes the initialisation and batch order.
+    """
+
+    def __init__(
+        self,
+        aug: str = "sea",
+        *,
+        solver: str = "sgd",
+        search: bool = True,
+        prune: bool = True,
+        lr: float = 1.6,
+        wd: float = 1e-6,
+        strength: float | None = None,
+        l2: float | None = None,
+        epochs: int = 100,
+        batch_size: int = 256,
+        alpha: float = 0.01,
+        lamda: float = 0.1,
+        delta: float = 0.0,
+        metric: str = "top1",
+        seed: int = 0,
+        device: str | None = None,
+    ):
+        self.aug = aug
+        self.solver = solver
+        self.search = search
+        self.prune = prune
+        self.lr = lr
+        self.wd = wd
+        self.strength = strength
+        self.l2 = l2
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.alpha = alpha
+        self.lamda = lamda
+        self.delta = delta
+        self.metric = metric
+        self.seed = seed
+        self.device = device
+
+    def _options(self):
+        from seabench.probe.options import ProbeOptions
+        from seabench.probe.trainer import TrainSettings
+
+        settings = TrainSettings(
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            alpha=self.alpha,
+            lamda=self.lamda,
+            delta=self.delta,
+        )
+        return ProbeOptions(
+            aug=self.aug,
+            search=self.search,
+            prune=self.prune,
+            lr=self.lr,
+            wd=self.wd,
+            strength=self.strength,
+            settings=settings,
+            first_seed=self.seed,
+            device=self.device,
+            solver=self.solver,
+            l2=self.l2,
+        )
+
+    def _encode(self, y, name: str) -> torch.Tensor:
+        y = np.asarray(y.detach().cpu() if isinstance(y, torch.Tensor) else y)
+        if y.ndim != 1:
+            raise SeabenchError(f"{name} must be 1-d class labels, got shape {y.shape}")
+        index = np.searchsorted(self.classes_, y)
+        index = np.clip(index, 0, len(self.classes_) - 1)
+        unknown = self.classes_[index] != y
+        if unknown.any():
+            raise SeabenchError(
+                f"{name} holds labels not in the training labels: {sorted(set(y[unknown]))[:5]}"
+            )
+        return torch.as_tensor(index, dtype=torch.int64)
+
+    def fit(self, X, y, X_val=None, y_val=None) -> SeAProbe:
+        """Search on (X_val, y_val) or a seeded stratified 20% of X; refit on everything."""
+        from seabench.probe.multiview import views_for
+        from seabench.probe.protocol import fit
+        from seabench.probe.splits import FeatureSet, prepare, resolve_device
+
+        if (X_val is None) != (y_val is None):
+            raise SeabenchError("pass X_val and y_val together, or neither")
+        x = _features(X, "X")
+        y_arr = np.asarray(y.detach().cpu() if isinstance(y, torch.Tensor) else y)
+        self.classes_ = np.unique(y_arr)
+        if len(self.classes_) < 2:
+            raise SeabenchError("y holds a single class; a classifier needs at least two")
+        self.n_features_in_ = x.shape[1]
+        fs = FeatureSet(
+            train_x=x,
+            train_y=self._encode(y_arr, "y"),
+            val_x=None if X_val is None else _features(X_val, "X_val"),
+            val_y=None if y_val is None else self._encode(y_val, "y_val"),
+            # the protocol scores a test split once; the estimator has none, so the training
+            # features stand in and that score is not kept
+            test_x=x,
+            test_y=self._encode(y_arr, "y"),
+            num_classes=len(self.classes_),
+            metric=self.metric,
+            dataset="estimator",
+            backbone="estimator",
+        )
+        opts = self._options()
+        fs = views_for(fs, opts)
+        result = fit(prepare(fs, resolve_device(opts.device)), fs, opts, self.seed)
+        if result.predict_proba is None:
+            raise SeabenchError(f"solver {self.solver!r} keeps no classifier to predict with")
+        self._predict_proba = result.predict_proba
+        self.best_params_ = dict(result.hparams)
+        self.best_score_ = result.val_score
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        if not hasattr(self, "_predict_proba"):
+            raise SeabenchError("this SeAProbe is not fitted yet; call fit(X, y) first")
+        x = _features(X, "X")
+        if x.shape[1] != self.n_features_in_:
+            raise SeabenchError(
+                f"X has {x.shape[1]} features, but the probe was fitted on {self.n_features_in_}"
+            )
+        with torch.no_grad():
+            return self._predict_proba(x).cpu().double().numpy()
+
+    def predict(self, X) -> np.ndarray:
+        probs = self.predict_proba(X)
+        return self.classes_[probs.argmax(axis=1)]
+
+
+__all__ = ["SeAProbe"]
