@@ -3,6 +3,7 @@ features; auto-detection names the right layout; wrong files fail with the keys 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from torch import nn
 from seabench.backbones import LAYOUTS, create_backbone
 from seabench.backbones.base import file_sha256
 from seabench.backbones.checkpoints import read_checkpoint
-from seabench.backbones.layouts import detect_layout
+from seabench.backbones.detection import detect_layout
 from seabench.errors import SeabenchError
 
 TOL = 1e-5
@@ -130,18 +131,21 @@ def augself(sd):
     }
 
 
-# format -> (builder, the layout auto-detection must choose or None where it must ask)
+# format -> (builder, the layout auto-detection must choose, or the layouts it must offer where
+# the file cannot tell: every layout whose rules fit the keys)
+PLAIN = ("timm", "torchvision", "swav", "barlowtwins", "dino", "byol-converted")
+WRAPPED = (*PLAIN, "mocov3", "simclr")
 CASES = {
     "mocov2": (moco_v2, "mocov2"),
     "mocov3": (moco_v3, "mocov3"),
     "swav": (swav, "swav"),
     "augself": (augself, "augself"),
-    "simclr": (lambda sd: {"state_dict": sd}, None),
-    "barlowtwins": (without_fc, "timm"),
-    "dino": (without_fc, "timm"),
-    "byol-converted": (lambda sd: sd, "timm"),
-    "torchvision": (lambda sd: sd, "timm"),
-    "timm": (lambda sd: {"state_dict": prefixed("module.", sd), "epoch": 3}, "timm"),
+    "simclr": (lambda sd: {"state_dict": sd}, WRAPPED),
+    "barlowtwins": (without_fc, PLAIN),
+    "dino": (without_fc, PLAIN),
+    "byol-converted": (lambda sd: sd, PLAIN),
+    "torchvision": (lambda sd: sd, PLAIN),
+    "timm": (lambda sd: {"state_dict": prefixed("module.", sd), "epoch": 3}, WRAPPED),
 }
 
 
@@ -164,7 +168,9 @@ def files(resnet18, tmp_path_factory) -> dict[str, Path]:
 def test_each_layout_gives_the_plain_models_features(fmt, files, resnet18):
     bb = create_backbone("resnet18", model_kwargs=NARROW, weights=files[fmt], weights_format=fmt)
     assert (features(bb) - pre_logits(resnet18)).abs().max() < TOL
-    assert bb.dim == 64 and bb.name == f"resnet18@{fmt}_800ep"
+    # the generic layouts' preprocessing is not the transfer protocol: the label says so
+    suffix = {"timm": "[timm-preprocessing]", "torchvision": "[torchvision-preprocessing]"}
+    assert bb.dim == 64 and bb.name == f"resnet18@{fmt}_800ep" + suffix.get(fmt, "")
     assert bb.identity == {
         "name": "resnet18",
         "weights_sha256": file_sha256(files[fmt]),
@@ -177,19 +183,25 @@ def test_each_layout_gives_the_plain_models_features(fmt, files, resnet18):
 @pytest.mark.parametrize("fmt", list(CASES))
 def test_auto_detection_names_the_layout_or_asks(fmt, files):
     expected = CASES[fmt][1]
-    raw = read_checkpoint(files[fmt])
-    if expected is None:
-        with pytest.raises(SeabenchError, match="fits simclr, timm.*--weights-format"):
-            detect_layout(raw)
-    else:
-        assert detect_layout(raw) == expected
+    if isinstance(expected, str):
+        assert detect_layout(read_checkpoint(files[fmt])) == expected
+        bb = create_backbone("resnet18", model_kwargs=NARROW, weights=files[fmt])
+        assert bb.identity["layout"] == expected
+        return
+    with pytest.raises(SeabenchError) as err:
+        create_backbone("resnet18", model_kwargs=NARROW, weights=files[fmt])
+    msg = str(err.value)
+    offered = re.search(r"build or preprocess differently: (.*); name one", msg).group(1)
+    named = {n for part in offered.split(" | ") for n in part.split(": ")[0].split(", ")}
+    assert named == set(expected), msg
+    assert "--weights-format" in msg and f"fit {len(expected)} layouts" in msg
 
 
 def test_auto_loading_names_the_layout_it_chose(files, resnet18):
     bb = create_backbone("resnet18", model_kwargs=NARROW, weights=files["swav"])
     assert bb.identity["layout"] == "swav"
     assert (features(bb) - pre_logits(resnet18)).abs().max() < TOL
-    with pytest.raises(SeabenchError, match="fits simclr, timm"):
+    with pytest.raises(SeabenchError, match="simclr.*no mean/std normalisation"):
         create_backbone("resnet18", model_kwargs=NARROW, weights=files["simclr"])
     with pytest.raises(SeabenchError, match="layout 'timm \\(auto-detected\\)'"):
         create_backbone("resnet34", model_kwargs=NARROW, weights=files["byol-converted"])
@@ -233,7 +245,9 @@ def test_preprocessing_follows_the_layout_and_can_be_overridden(files):
     moco = create_backbone("resnet18", model_kwargs=NARROW, weights=files["mocov2"])
     assert moco.data_config["std"] == [0.229, 0.224, 0.225]
     assert moco.data_config["crop_pct"] == 1.0 and moco.data_config["interpolation"] == "bicubic"
-    timm_cfg = create_backbone("resnet18", model_kwargs=NARROW, weights=files["timm"]).data_config
+    timm_cfg = create_backbone(
+        "resnet18", model_kwargs=NARROW, weights=files["timm"], weights_format="timm"
+    ).data_config
     assert timm_cfg["crop_pct"] == timm.create_model("resnet18").pretrained_cfg["crop_pct"]
     mine = create_backbone(
         "resnet18", model_kwargs=NARROW, weights=files["mocov2"], mean=(0.5,) * 3, std=(0.25,) * 3
@@ -303,7 +317,9 @@ def test_pickled_objects_are_refused_not_run(resnet18, tmp_path):
 def test_safetensors_files_load(resnet18, tmp_path):
     path = tmp_path / "plain.safetensors"
     save_file({k: v.contiguous() for k, v in resnet18.state_dict().items()}, str(path))
-    bb = create_backbone("resnet18", model_kwargs=NARROW, weights=path)
+    with pytest.raises(SeabenchError, match="fit 6 layouts"):  # plain names: it asks
+        create_backbone("resnet18", model_kwargs=NARROW, weights=path)
+    bb = create_backbone("resnet18", model_kwargs=NARROW, weights=path, weights_format="timm")
     assert bb.identity["layout"] == "timm"
     assert (features(bb) - pre_logits(resnet18)).abs().max() < TOL
 
@@ -458,7 +474,9 @@ def test_torchvision_prefix_forces_the_torchvision_model(tmp_path):
     model = randomise_bn(torchvision.models.get_model("resnet18", weights=None))
     path = tmp_path / "resnet18.pth"
     torch.save(model.state_dict(), path)
-    bb = create_backbone("torchvision:resnet18", weights=path)
+    with pytest.raises(SeabenchError, match="torchvision's ImageNet preprocessing"):
+        create_backbone("torchvision:resnet18", weights=path)  # a plain file: it asks
+    bb = create_backbone("torchvision:resnet18", weights=path, weights_format="torchvision")
     assert (
         isinstance(bb.model, torchvision.models.ResNet) and bb.identity["layout"] == "torchvision"
     )

@@ -1,83 +1,53 @@
-"""Checkpoint files: read them safely, map them through a layout, load them strictly.
+"""Checkpoint files: map them through a layout, build the architecture the layout says, load
+them strictly.
 
-Files are read with ``torch.load(weights_only=True)`` (tensors, containers and plain numbers
-only; ``argparse.Namespace`` is allowlisted because DINO and others store their arguments
-beside the weights) or with safetensors: never by unpickling arbitrary objects.  Loading is strict
-after the layout's rules; other tools load with ``strict=False`` and silently benchmark a random
-backbone when a prefix is wrong, seabench names the keys instead.
+Files are read once (``checkpoint_io``: hash, CRC-32 check, weights-only unpickling).  Loading is
+strict after the layout's rules; other tools load with ``strict=False`` and silently benchmark a
+random backbone when a prefix is wrong, seabench names the keys instead.  Under
+``--weights-format auto`` the layout comes from everything the file says, and where that leaves
+more than one way to build or preprocess the model, seabench asks (``detection``).
 """
 
 from __future__ import annotations
 
-import argparse
 import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import timm
-import torch
 from torch import nn
 
-from seabench.backbones.base import Backbone, TimmFeatures, file_sha256
-from seabench.backbones.layouts import PREPROCESS, apply_layout, detect_layout, get_layout
+import seabench.backbones.cifar_resnet  # noqa: F401  (registers cifar_resnet18/50 in timm)
+from seabench.backbones.base import Backbone, TimmFeatures
+from seabench.backbones.checkpoint_io import read_checkpoint, read_checkpoint_hashed
+from seabench.backbones.detection import (
+    check_declared_arch,
+    check_plausible,
+    resolve_layout,
+)
+from seabench.backbones.layouts import (
+    PREPROCESS,
+    REFERENCE_PREPROCESS,
+    Layout,
+    apply_layout,
+    get_layout,
+)
 from seabench.backbones.pooling import set_pooling
 from seabench.backbones.timm_models import build_timm, classifier_names, timm_data_config
-from seabench.errors import DataNotFoundError, SeabenchError
+from seabench.errors import SeabenchError
+
+__all__ = ["load_checkpoint", "load_strict", "override_normalisation", "read_checkpoint"]
 
 _SUFFIXES = re.compile(r"(\.(pth|pt|tar|ckpt|bin|safetensors|pkl))+$")
-
-
-def read_checkpoint(path: str | Path) -> dict:
-    """A checkpoint as a (possibly nested) dict, read without unpickling arbitrary objects."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataNotFoundError(
-            f"checkpoint {path} does not exist; pass an existing --weights file"
-        )
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        try:
-            return load_file(str(path))
-        except Exception as exc:
-            raise SeabenchError(f"cannot read {path} as safetensors ({exc})") from exc
-    try:
-        with torch.serialization.safe_globals([argparse.Namespace]):
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        text = str(exc)
-        found = re.search(r"Unsupported global: GLOBAL (\S+)", text)
-        why = (
-            f"it contains a pickled object {found.group(1)}, refused for safety"
-            if found
-            else (text.strip().splitlines() or [type(exc).__name__])[0]
-        )
-        raise SeabenchError(
-            f"cannot read {path} as a weights-only checkpoint ({why}); "
-            "save a plain state dict (torch.save(model.state_dict(), ...)) or .safetensors"
-        ) from exc
-    if not isinstance(obj, dict):
-        raise SeabenchError(
-            f"{path} holds a {type(obj).__name__}, not a state dict; "
-            "save model.state_dict() rather than the model"
-        )
-    return obj
 
 
 def _show(keys: list[str]) -> str:
     return ", ".join(keys[:6]) + (f" ... ({len(keys)} in all)" if len(keys) > 6 else "")
 
 
-def load_strict(model: nn.Module, state: dict, layout: str) -> None:
+def load_strict(model: nn.Module, state: dict, layout: str, hint: str = "") -> None:
     """Load ``state`` strictly; on mismatch, name the missing, unexpected and misshapen keys."""
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    shapes = sorted(
-        f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
-        for k in set(own) & set(state)
-        if state[k].shape != own[k].shape
-    )
+    missing, unexpected, shapes = _fit_problems(model.state_dict(), state)
     if missing or unexpected or shapes:
         parts = [
             f"missing keys: {_show(missing)}" if missing else "",
@@ -87,14 +57,19 @@ def load_strict(model: nn.Module, state: dict, layout: str) -> None:
         raise SeabenchError(
             f"checkpoint does not fit the model with layout {layout!r}: "
             + "; ".join(p for p in parts if p)
-            + "; check the architecture name and try another --weights-format"
+            + (hint or "; check the architecture name and try another --weights-format")
         )
     model.load_state_dict(state, strict=True)
 
 
-def display_name(arch: str, path: Path) -> str:
-    """``arch@file-stem``: checkpoints of one architecture stay apart in results and reports."""
-    return f"{arch}@{_SUFFIXES.sub('', path.name)}"
+def display_name(arch: str, path: Path, preprocess: str | None = None) -> str:
+    """``arch@file-stem``: checkpoints of one architecture stay apart in results and reports.
+
+    ``preprocess``: the preprocessing in effect where it is not the transfer protocol the
+    self-supervised layouts share, as ``[...]`` (so two protocols never share a label).
+    """
+    name = f"{arch}@{_SUFFIXES.sub('', path.name)}"
+    return f"{name}[{preprocess}]" if preprocess else name
 
 
 def with_preprocess(base: dict, preset: str) -> dict:
@@ -107,6 +82,47 @@ def with_preprocess(base: dict, preset: str) -> dict:
     return cfg
 
 
+def _label_preprocess(layout: Layout, preset: str) -> str | None:
+    """The label suffix naming a preprocessing: none for a method's own protocol."""
+    if layout.name not in ("timm", "torchvision") or preset == REFERENCE_PREPROCESS:
+        return None
+    return "timm-preprocessing" if preset == "model" else f"{preset}-preprocessing"
+
+
+def _fit_problems(model_state: dict, state: dict) -> tuple[list, list, list]:
+    missing = sorted(set(model_state) - set(state))
+    unexpected = sorted(set(state) - set(model_state))
+    shapes = sorted(
+        f"{k} {tuple(state[k].shape)} vs {tuple(model_state[k].shape)}"
+        for k in set(model_state) & set(state)
+        if state[k].shape != model_state[k].shape
+    )
+    return missing, unexpected, shapes
+
+
+def _stem_hint(arch: str, state: dict) -> str:
+    """A 3 x 3 conv1 in a file for an ImageNet ResNet: the CIFAR stem (no max-pool either)."""
+    conv1 = state.get("conv1.weight")
+    if conv1 is not None and conv1.ndim == 4 and conv1.shape[-1] == 3 and "cifar" not in arch:
+        depth = re.search(r"resnet(\d+)", arch)
+        return (
+            "; its conv1 is 3 x 3: a CIFAR ResNet (3 x 3 stride-1 stem, no max-pool), "
+            f"--backbone cifar_resnet{depth.group(1) if depth else '18'}"
+        )
+    return ""
+
+
+def _fits(model_state: dict, raw: dict, classifier: tuple[str, ...]):
+    def fits(layout: Layout) -> bool:
+        try:
+            state = apply_layout(raw, layout, classifier)
+        except SeabenchError:
+            return False
+        return not any(_fit_problems(model_state, state))
+
+    return fits
+
+
 def load_checkpoint(
     arch: str,
     path: Path,
@@ -117,9 +133,8 @@ def load_checkpoint(
 ) -> Backbone:
     """``arch`` (timm name, torchvision name or ``torchvision:NAME``) with a checkpoint file.
 
-    MoCo v3 ViT-Small: timm's ``vit_small_*`` has 6 heads, MoCo v3's has 12 with the same keys,
-    so the layout builds the timm model with ``num_heads=12`` (otherwise it loads strictly and
-    gives wrong features).
+    The model is built the way the layout's method built it (MoCo v3 ViT-Small: 12 heads where
+    timm's has 6 with the same keys), and preprocessed the way the method evaluated it.
     """
     from seabench.backbones.torchvision_models import (
         is_torchvision,
@@ -129,49 +144,63 @@ def load_checkpoint(
 
     tv_name = arch.removeprefix("torchvision:")
     use_timm = not arch.startswith("torchvision:") and timm.is_model(arch)
-    if not use_timm and not is_torchvision(tv_name):
+    tv_known = is_torchvision(tv_name)
+    if not use_timm and not tv_known:
         raise SeabenchError(
             f"unknown architecture {arch!r} for checkpoint {path}; name the timm or torchvision "
             "architecture the weights belong to (e.g. resnet50, vit_small_patch16_224)"
         )
+    flags = {"is_timm": use_timm, "is_torchvision": tv_known}
     if weights_format != "auto":
-        get_layout(weights_format)  # an unknown format fails before the file is read
-    raw = read_checkpoint(path)
+        check_plausible(get_layout(weights_format), arch, **flags)  # before the file is read
+    raw, sha = read_checkpoint_hashed(path)
+    user_kwargs = dict(model_kwargs or {})
+
+    def build(kwargs: dict) -> tuple[nn.Module, tuple[str, ...], int]:
+        if use_timm:
+            model = build_timm(arch, pretrained=False, num_classes=0, **kwargs)
+            return model, classifier_names(model), model.num_features
+        if kwargs:
+            raise SeabenchError(f"model options {sorted(kwargs)} apply to timm models only")
+        model, head, dim = torchvision_checkpoint_model(tv_name)
+        return model, (head,), dim
+
+    model, classifier, dim = build(user_kwargs)
     if weights_format == "auto":
-        name = detect_layout(raw, fallback="timm" if use_timm else "torchvision")
+        name = resolve_layout(raw, arch, _fits(model.state_dict(), raw, classifier), **flags)
         label = f"{name} (auto-detected)"
+        check_plausible(get_layout(name), arch, **flags)
     else:
         name = get_layout(weights_format).name
         label = name
     layout = get_layout(name)
-    kwargs = {**layout.model_kwargs(arch), **(model_kwargs or {})}
+    check_declared_arch(raw, layout, arch)
+    kwargs = {**layout.model_kwargs(arch), **user_kwargs}
+    if kwargs != user_kwargs:
+        model, classifier, dim = build(kwargs)
+    state = apply_layout(raw, layout, classifier)
+    load_strict(model, state, label, hint=_stem_hint(arch, state))
     if use_timm:
-        model = build_timm(arch, pretrained=False, num_classes=0, **kwargs)
-        load_strict(model, apply_layout(raw, layout, classifier_names(model)), label)
         pooled = set_pooling(model, pooling, arch)
         features: nn.Module = TimmFeatures(model)
-        dim = model.num_features
         base = timm_data_config(model, kwargs)
     else:
-        if kwargs:
-            raise SeabenchError(f"model options {sorted(kwargs)} apply to timm models only")
-        model, head, dim = torchvision_checkpoint_model(tv_name)
-        load_strict(model, apply_layout(raw, layout, (head,)), label)
         pooled = torchvision_pooling(tv_name, pooling)
         features = model
         base = with_preprocess({"input_size": [3, 224, 224]}, "torchvision")
+    preset = layout.preprocess_for(arch)
     identity = {
         "name": arch,
-        "weights_sha256": file_sha256(path),
+        "weights_sha256": sha,
         "layout": name,
         "pooling": pooled,
     }
     if kwargs:
         identity["model_kwargs"] = {k: kwargs[k] for k in sorted(kwargs)}
     return Backbone(
-        name=display_name(arch, path),
+        name=display_name(arch, path, _label_preprocess(layout, preset)),
         model=features.eval(),
-        data_config=with_preprocess(base, layout.preprocess),
+        data_config=with_preprocess(base, preset),
         dim=dim,
         identity=identity,
     )
@@ -180,7 +209,12 @@ def load_checkpoint(
 def override_normalisation(
     backbone: Backbone, mean: Sequence[float] | None, std: Sequence[float] | None
 ) -> Backbone:
-    """Replace the data config's mean/std (they enter the cache key through the transform)."""
+    """Replace the data config's mean/std (they enter the cache key through the transform).
+
+    A changed value is also named in the backbone's label (``name[mean=...]``), so features
+    of two normalisations are never reported under one name.
+    """
+    changed = []
     for label, values in (("mean", mean), ("std", std)):
         if values is None:
             continue
@@ -191,5 +225,9 @@ def override_normalisation(
                 + (", all positive" if label == "std" else "")
                 + f"; got {values}"
             )
+        if [float(v) for v in backbone.data_config.get(label, ())] != values:
+            changed.append(f"{label}=" + ",".join(f"{v:g}" for v in values))
         backbone.data_config = {**backbone.data_config, label: values}
+    if changed:
+        backbone.name = f"{backbone.name}[{';'.join(changed)}]"
     return backbone

@@ -3,12 +3,14 @@
 Each layout is one small declarative rule set, in the spirit of timm's pretrained configs: which
 wrapper key holds the state dict, which prefix to keep (and strip), which prefixes to strip where
 present, which keys to drop, which regex renames to apply, which preprocessing the model expects,
-and which architecture fixes the keys cannot show.  The architecture's own classifier (``fc`` /
-``head`` / ``classifier``) is always dropped, because seabench uses pre-logits features only.
+which architectures its method published, and which architecture fixes the keys cannot show
+(MoCo v3's ViT-Small has 12 attention heads where timm's has 6: the keys are the same).  The
+architecture's own classifier (``fc`` / ``head`` / ``classifier``) is always dropped, because
+seabench uses pre-logits features only.
 
-Auto-detection is data too: a layout may name top-level keys or key prefixes that identify it.
-Where the keys cannot tell two layouts apart and the difference changes the numbers (SimCLR's
-unnormalised input), auto-detection refuses to guess and asks for ``--weights-format``.
+Auto-detection (``seabench.backbones.detection``) is data too: a layout may name top-level keys,
+key prefixes or the file's own ``arch`` entry that identify it.  This module imports no torch, so
+a bad ``--weights-format`` is reported at once.
 """
 
 from __future__ import annotations
@@ -16,8 +18,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-
-import torch
 
 from seabench.errors import SeabenchError
 
@@ -41,6 +41,15 @@ PREPROCESS: dict[str, dict] = {
         "mean": (0.0, 0.0, 0.0),
         "std": (1.0, 1.0, 1.0),
     },
+    # AugSelf's STL-10 models (CIFAR ResNet): Resize(96, bicubic) + CenterCrop(96), STL mean/std
+    "augself-stl10": {
+        "input_size": (3, 96, 96),
+        "interpolation": "bicubic",
+        "crop_pct": 1.0,
+        "crop_mode": "center",
+        "mean": (0.43, 0.42, 0.39),
+        "std": (0.27, 0.26, 0.27),
+    },
     # torchvision's ImageNet evaluation transform
     "torchvision": {
         "interpolation": "bilinear",
@@ -54,32 +63,56 @@ PREPROCESS_WORDS = {
     "model": "the architecture's own timm preprocessing",
     "transfer": "bicubic resize + centre crop (crop 1.0), ImageNet mean/std",
     "transfer-unnormalised": "bicubic resize + centre crop (crop 1.0), no mean/std normalisation",
+    "augself-stl10": "96 px, bicubic resize + centre crop (crop 1.0), STL-10 mean/std",
     "torchvision": "torchvision's ImageNet preprocessing (bilinear, crop 0.875)",
 }
+#: the protocol the transfer literature uses; other preprocessing is named in backbone labels
+REFERENCE_PREPROCESS = "transfer"
+
+#: architecture families (regexes on the name without ``torchvision:`` and a ``.tag``)
+RESNETS = r"^(resnet|wide_resnet)\d"
+CIFAR_RESNETS = r"^cifar_resnet\d"
+#: ViTs whose timm defaults (heads, LayerNorm eps 1e-6, class token) are DINO's own
+DINO_VITS = r"^(vit|deit)_(tiny|small|base)_patch(8|16)_"
+MOCOV3_VITS = r"^vit_(small|base)_patch16_"
+#: MoCo v3's own architecture names (vits.py) as its files record them in ``arch``
+MOCOV3_ARCH_NAMES = ("vit_small", "vit_base", "vit_conv_small", "vit_conv_base")
+
+
+def arch_base(arch: str) -> str:
+    """``torchvision:resnet50`` / ``resnet50.a1_in1k`` -> ``resnet50``."""
+    return arch.removeprefix("torchvision:").split(".")[0]
 
 
 @dataclass(frozen=True)
 class Detect:
-    """Evidence for a layout: all ``top`` keys at the top level, and a key under one of ``markers``.
+    """Evidence for a layout; every field given must hold.
 
-    ``exact_top`` requires the top level to hold exactly ``top``.  ``unsure_with`` names the
-    layouts that the same evidence also fits: a match then asks the user to choose.
+    ``top``: these top-level keys (``exact_top``: exactly these); ``markers``: a key (under any
+    wrapper, ``module.`` removed) starts with one of these; ``all_markers``: keys start with
+    each of these; ``arch``: the file's own top-level ``arch`` entry is one of these names.
     """
 
     top: tuple[str, ...] = ()
     markers: tuple[str, ...] = ()
+    all_markers: tuple[str, ...] = ()
     exact_top: bool = False
-    unsure_with: tuple[str, ...] = ()
+    arch: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Layout:
     name: str
     source: str
-    #: wrapper keys tried in order; a file without any of them must itself be the state dict
+    #: wrapper keys tried in order
     unwrap: tuple[str, ...] = ("state_dict", "model")
+    #: whether a file without any wrapper key may itself be the state dict
+    bare: bool = True
     #: keep only keys under one of these prefixes (the prefix is removed); empty: keep all
     keep: tuple[str, ...] = ()
+    #: where no key has a ``keep`` prefix, keep all (files of the same method without the
+    #: training wrapper: MoCo v3's linear-eval and convert_to_deit.py outputs)
+    keep_optional: bool = False
     #: prefixes removed where present (DataParallel's ``module.``)
     strip: tuple[str, ...] = ("module.",)
     #: key prefixes dropped after keep/strip (projection heads, prototypes); the model's
@@ -89,16 +122,52 @@ class Layout:
     renames: tuple[tuple[str, str], ...] = ()
     #: key into PREPROCESS, or "model" for the architecture's own data config
     preprocess: str = "transfer"
+    #: (architecture regex, PREPROCESS key): architectures the method preprocessed otherwise
+    arch_preprocess: tuple[tuple[str, str], ...] = ()
     #: (architecture regex, timm kwargs): fixes that the keys cannot show
     arch_kwargs: tuple[tuple[str, Mapping], ...] = ()
+    #: architecture regexes this layout's files can hold; empty: any ("torchvision": names
+    #: torchvision has, "timm": names timm has)
+    families: tuple[str, ...] = ()
     detect: tuple[Detect, ...] = ()
 
     def model_kwargs(self, arch: str) -> dict:
         out: dict = {}
         for pattern, kwargs in self.arch_kwargs:
-            if re.match(pattern, arch):
+            if re.match(pattern, arch_base(arch)):
                 out.update(kwargs)
         return out
+
+    def preprocess_for(self, arch: str) -> str:
+        for pattern, preset in self.arch_preprocess:
+            if re.match(pattern, arch_base(arch)):
+                return preset
+        return self.preprocess
+
+    def plausible(self, arch: str, *, is_timm: bool, is_torchvision: bool) -> bool:
+        """Whether this layout's method published files of ``arch``'s family."""
+        if not self.families:
+            return True
+        base = arch_base(arch)
+        for family in self.families:
+            if family == "timm" and is_timm and not arch.startswith("torchvision:"):
+                return True
+            if family == "torchvision" and is_torchvision:
+                return True
+            if family not in ("timm", "torchvision") and re.match(family, base):
+                return True
+        return False
+
+    def family_words(self) -> str:
+        words = {
+            RESNETS: "ResNets",
+            CIFAR_RESNETS: "CIFAR ResNets",
+            DINO_VITS: "ViT/DeiT tiny/small/base with patch 8 or 16",
+            MOCOV3_VITS: "vit_small_patch16_* / vit_base_patch16_*",
+            "timm": "timm architectures",
+            "torchvision": "torchvision architectures",
+        }
+        return ", ".join(words.get(f, f) for f in self.families) or "any architecture"
 
     def rules(self) -> str:
         """The rule set in words (for ``seabench backbones`` and error messages)."""
@@ -107,10 +176,15 @@ class Layout:
             words.append(
                 "state dict under "
                 + " or ".join(repr(k) for k in self.unwrap)
-                + " (else the file itself)"
+                + (" (else the file itself)" if self.bare else "")
             )
         if self.keep:
-            words.append("keep " + " / ".join(f"{p}*" for p in self.keep) + " minus the prefix")
+            words.append(
+                "keep "
+                + " / ".join(f"{p}*" for p in self.keep)
+                + " minus the prefix"
+                + (" (all keys where none has it)" if self.keep_optional else "")
+            )
         if self.strip:
             words.append("strip " + ", ".join(self.strip))
         words.append("drop " + ", ".join([f"{p}*" for p in self.drop] + ["the classifier"]))
@@ -123,11 +197,13 @@ class Layout:
             words.append(
                 f"{pattern.lstrip('^')}*: " + ", ".join(f"{k}={v}" for k, v in kwargs.items())
             )
+        if self.families:
+            words.append("for " + self.family_words())
         words.append(PREPROCESS_WORDS[self.preprocess])
+        for pattern, preset in self.arch_preprocess:
+            words.append(f"{pattern.lstrip('^')}*: {PREPROCESS_WORDS[preset]}")
         return "; ".join(words)
 
-
-_SSL_PLAIN = dict(unwrap=("state_dict",), preprocess="transfer")
 
 # SimCLR v2 converted by Separius/SimCLRv2-Pytorch (r50_1x_sk0): {'resnet': ..., 'head': ...}
 # with nn.Sequential names; mapped onto torchvision/timm ResNet names.
@@ -151,14 +227,14 @@ LAYOUTS: dict[str, Layout] = {
         Layout(
             "timm",
             "timm or any plain state dict with the architecture's own names",
-            unwrap=("state_dict", "model"),
             preprocess="model",
+            families=("timm",),
         ),
         Layout(
             "torchvision",
             "torchvision classification state dict",
-            unwrap=("state_dict", "model"),
             preprocess="torchvision",
+            families=("torchvision",),
         ),
         Layout(
             "mocov2",
@@ -166,38 +242,52 @@ LAYOUTS: dict[str, Layout] = {
             unwrap=("state_dict",),
             keep=("module.encoder_q.", "encoder_q."),
             strip=(),
+            families=(RESNETS,),
             detect=(Detect(markers=("encoder_q.",)),),
         ),
         Layout(
             "mocov3",
-            "MoCo v3 (facebookresearch/moco-v3) ResNet or ViT checkpoint",
-            unwrap=("state_dict",),
+            "MoCo v3 (facebookresearch/moco-v3) pre-training checkpoint, its linear-eval "
+            "checkpoint, or convert_to_deit.py's {'model': ...}",
+            unwrap=("state_dict", "model"),
+            bare=False,
             keep=("module.base_encoder.", "base_encoder."),
-            strip=(),
+            keep_optional=True,
             # MoCo v3 ViT-Small has 12 heads; timm's vit_small has 6 and the keys are the same
             arch_kwargs=((r"^vit_small_", {"num_heads": 12}),),
-            detect=(Detect(markers=("base_encoder.", "momentum_encoder.")),),
+            families=(RESNETS, MOCOV3_VITS),
+            detect=(
+                Detect(markers=("base_encoder.", "momentum_encoder.")),
+                Detect(top=("state_dict",), arch=MOCOV3_ARCH_NAMES),
+            ),
         ),
         Layout(
             "simclr",
             "SimCLR v1 converted {'state_dict'} or v2 converted {'resnet', 'head'}",
             unwrap=("resnet", "state_dict"),
+            bare=False,
             renames=SIMCLR_V2_RENAMES,
             preprocess="transfer-unnormalised",
-            detect=(
-                Detect(top=("resnet",)),
-                Detect(top=("state_dict",), exact_top=True, unsure_with=("timm",)),
-            ),
+            families=(RESNETS,),
+            detect=(Detect(top=("resnet",)),),
         ),
         Layout(
             "swav",
             "SwAV / DeepCluster-v2 / SeLa-v2 (facebookresearch/swav) checkpoint",
+            unwrap=("state_dict",),
             drop=("projection_head.", "prototypes."),
-            **_SSL_PLAIN,
+            families=(RESNETS,),
             detect=(Detect(markers=("prototypes.", "projection_head.")),),
         ),
         Layout(
-            "barlowtwins", "Barlow Twins backbone (plain torchvision names, no fc)", **_SSL_PLAIN
+            "barlowtwins",
+            "Barlow Twins backbone resnet50.pth (plain torchvision names, no fc) or training "
+            "checkpoint.pth {'model': module.backbone.* / projector.* / bn.*}",
+            unwrap=("model", "state_dict"),
+            keep=("module.backbone.", "backbone."),
+            keep_optional=True,
+            families=(RESNETS,),
+            detect=(Detect(top=("model",), all_markers=("backbone.", "projector.", "bn.")),),
         ),
         Layout(
             "dino",
@@ -206,19 +296,23 @@ LAYOUTS: dict[str, Layout] = {
             unwrap=("teacher", "state_dict"),
             strip=("module.", "backbone."),
             drop=("head.",),
-            preprocess="transfer",
+            families=(RESNETS, DINO_VITS),
             detect=(Detect(top=("teacher", "student")),),
         ),
         Layout(
             "byol-converted",
             "BYOL converted from the JAX release to torchvision names",
-            **_SSL_PLAIN,
+            unwrap=("state_dict",),
+            families=(RESNETS,),
         ),
         Layout(
             "augself",
-            "AugSelf (hankook/AugSelf) checkpoint {'backbone': ...}",
+            "AugSelf (hankook/AugSelf) checkpoint {'backbone': ...}; STL-10 models are "
+            "cifar_resnet18",
             unwrap=("backbone",),
-            preprocess="transfer",
+            bare=False,
+            arch_preprocess=((CIFAR_RESNETS, "augself-stl10"),),
+            families=(RESNETS, CIFAR_RESNETS),
             detect=(Detect(top=("backbone",)),),
         ),
     )
@@ -236,6 +330,8 @@ def get_layout(name: str) -> Layout:
 
 
 def _is_state_dict(d: object) -> bool:
+    import torch
+
     return (
         isinstance(d, Mapping)
         and bool(d)
@@ -250,6 +346,8 @@ def _show(keys, n: int = 6) -> str:
 
 def unwrap(raw: Mapping, layout: Layout) -> tuple[dict, str | None]:
     """The state dict inside ``raw`` per the layout's wrapper keys, and the key it was under."""
+    import torch
+
     for key in layout.unwrap:
         if key in raw and isinstance(raw[key], Mapping):
             inner = raw[key]
@@ -260,7 +358,7 @@ def unwrap(raw: Mapping, layout: Layout) -> tuple[dict, str | None]:
                     f"{_show(bad)}); layout {layout.name!r} expects tensors there"
                 )
             return dict(inner), key
-    if _is_state_dict(raw):
+    if layout.bare and _is_state_dict(raw):
         return dict(raw), None
     raise SeabenchError(
         f"no state dict found for layout {layout.name!r}: it looks under "
@@ -281,13 +379,14 @@ def apply_layout(raw: Mapping, layout: Layout, classifier: tuple[str, ...] = ())
             prefix = next((p for p in layout.keep if key.startswith(p)), None)
             if prefix is not None:
                 kept[key[len(prefix) :]] = value
-        if not kept:
+        if kept:
+            state = kept
+        elif not layout.keep_optional:
             raise SeabenchError(
                 f"layout {layout.name!r} keeps keys under {' or '.join(layout.keep)}, but none "
                 f"of the checkpoint's keys start so (they look like: {_show(state)}); "
                 "try another --weights-format"
             )
-        state = kept
     out = {}
     drops = tuple(layout.drop) + tuple(f"{c}." for c in classifier)
     for key, value in state.items():
@@ -302,44 +401,6 @@ def apply_layout(raw: Mapping, layout: Layout, classifier: tuple[str, ...] = ())
             raise SeabenchError(f"layout {layout.name!r} maps two checkpoint keys onto {key!r}")
         out[key] = value
     return out
-
-
-def _matches(raw: Mapping, detect: Detect) -> bool:
-    if not all(k in raw for k in detect.top):
-        return False
-    if detect.exact_top and set(raw) != set(detect.top):
-        return False
-    if not detect.markers:
-        return True
-    keys = []
-    for value in (raw, *(v for v in raw.values() if isinstance(v, Mapping))):
-        keys += [k.removeprefix("module.") for k in value if isinstance(k, str)]
-    return any(k.startswith(detect.markers) for k in keys)
-
-
-def detect_layout(raw: Mapping, fallback: str = "timm") -> str:
-    """The layout whose detection rules the file matches, or ``fallback`` for a plain state dict.
-
-    Raises SeabenchError where the evidence fits more than one layout.
-    """
-    sure, unsure = [], []
-    for layout in LAYOUTS.values():
-        for detect in layout.detect:
-            if _matches(raw, detect):
-                (unsure if detect.unsure_with else sure).append((layout.name, detect))
-                break
-    if len(sure) == 1:
-        return sure[0][0]
-    if len(sure) > 1 or unsure:
-        names = [n for n, _ in sure] or [m for n, d in unsure for m in (n, *d.unsure_with)]
-        names = list(dict.fromkeys(fallback if n == "timm" else n for n in names))
-        raise SeabenchError(
-            "cannot tell the checkpoint's layout from its keys (top-level keys: "
-            f"{_show(sorted(map(str, raw)))}): it fits {', '.join(names)}, which load or "
-            "preprocess differently; name one with --weights-format "
-            f"(see `seabench backbones`)"
-        )
-    return fallback
 
 
 def describe_layouts() -> list[dict]:
@@ -357,21 +418,18 @@ def describe_layouts() -> list[dict]:
                 )
             if d.markers:
                 parts.append("keys " + " / ".join(f"{m}*" for m in d.markers))
-            how.append(
-                " + ".join(parts)
-                + (f" (also fits {', '.join(d.unsure_with)}: asks)" if d.unsure_with else "")
-            )
+            if d.all_markers:
+                parts.append("keys " + " and ".join(f"{m}*" for m in d.all_markers))
+            if d.arch:
+                parts.append("'arch' " + " / ".join(d.arch))
+            how.append(" + ".join(parts))
         rows.append(
             {
                 "name": layout.name,
                 "source": layout.source,
                 "rules": layout.rules(),
                 "auto": "; ".join(how)
-                or (
-                    "any other plain state dict"
-                    if layout.name in ("timm", "torchvision")
-                    else "never (name it)"
-                ),
+                or "where its keys fit and no other layout's do (else it asks)",
             }
         )
     return rows
