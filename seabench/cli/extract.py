@@ -157,6 +157,7 @@ def extract(
         highlight=False,
         soft_wrap=True,
     )
+    err.print(f"preprocessing: {_preprocessing(e.meta['inputs']['transform'])}", highlight=False)
     if result.cached:
         err.print(f"cached: {e.path} (no extraction needed)")
     else:
@@ -173,4 +174,14 @@ def extract(
         f"counts {e.meta['counts']}, dim {e.meta['dim']}{views}, key {e.key}",
         highlight=False,
         soft_wrap=True,
+    )
+
+
+def _preprocessing(t: dict) -> str:
+    """The transform in effect, in words (it is part of the cache key)."""
+    fmt = ", ".join
+    return (
+        f"resize to {round(t['size'] / t['crop_pct'])} px ({t['interpolation']}), "
+        f"{t['crop_mode']} crop {t['size']} px (crop {t['crop_pct']:g}), "
+        f"mean ({fmt(f'{v:g}' for v in t['mean'])}), std ({fmt(f'{v:g}' for v in t['std'])})"
     )
