@@ -18,14 +18,15 @@ from seabench.cli._common import (
     show_default=True,
     help="Folder holding the datasets in their original layouts.",
 )
-@click.option("--layout", "show_layout", is_flag=True, help="Also show what to place where.")
+@click.option("--layout", "show_layout", is_flag=True, hidden=True)  # kept: always shown now
 def datasets(data_root, show_layout):
-    """List the datasets: classes, split sizes, metric, val split, and whether the data is here.
+    """List the datasets: classes, split sizes, metric, val split, whether the data is here,
+    and what to place where under the data root.
 
     \b
     Examples:
       seabench datasets --data-root ~/data
-      seabench datasets --layout
+    Literature names work too (food101, flowers102, stanford_cars, ...).
     """
     from rich.table import Table
 
@@ -34,8 +35,7 @@ def datasets(data_root, show_layout):
     table = Table(title=f"datasets (data root: {data_root})")
     for col in ("name", "classes", "train / val / test", "metric", "val", "found", "download"):
         table.add_column(col)
-    if show_layout:
-        table.add_column("layout under the data root", overflow="fold")
+    table.add_column("what goes where under the data root", overflow="fold")
     for r in dataset_rows(data_root):
         found = {True: "[green]yes[/]", False: "[dim]no[/]", None: ""}[r["found"]]
         cells = [
@@ -47,5 +47,5 @@ def datasets(data_root, show_layout):
             found,
             "yes" if r["download"] else "",
         ]
-        table.add_row(*cells, *([r["layout"]] if show_layout else []))
+        table.add_row(*cells, r["layout"])
     table_console().print(table)

@@ -55,9 +55,28 @@ class DatasetAdapter(ABC):
             if not self.is_available() and not self.download:
                 self.missing()
             m = self.build_manifest()
+            self.check_complete(m)
             m.check()
             self._manifest = m
         return self._manifest
+
+    def class_location(self) -> str:
+        """Where the images of every class should be, in words (for partial copies)."""
+        return f"{self.root} as {self.layout}"
+
+    def check_complete(self, m: SplitManifest) -> None:
+        """A split without any image of some class means a partial copy: say so, and where."""
+        for split in m.splits:
+            absent = sorted(set(range(m.num_classes)) - m._present_classes(split))
+            if absent:
+                names = m.notes.get("classes")
+                shown = [names[i] if names else str(i) for i in absent[:3]]
+                raise SeabenchError(
+                    f"{self.name}: the copy looks incomplete: its {split} split has no image of "
+                    f"{len(absent)} of the {m.num_classes} classes ({', '.join(shown)}"
+                    f"{' ...' if len(absent) > 3 else ''}); the images of every class should be "
+                    f"in {self.class_location()}"
+                )
 
     def missing(self) -> None:
         hint = " or pass --download" if self.downloadable else ""
@@ -89,9 +108,49 @@ def register_prefix(prefix: str):
     return deco
 
 
+#: names the literature and the original archives use, for the registry's names
+ALIASES = {
+    "food101": "food",
+    "food-101": "food",
+    "caltech-101": "caltech101",
+    "caltech": "caltech101",
+    "stanford_cars": "cars",
+    "stanfordcars": "cars",
+    "cars196": "cars",
+    "fgvc_aircraft": "aircraft",
+    "fgvc-aircraft": "aircraft",
+    "fgvcaircraft": "aircraft",
+    "flowers102": "flowers",
+    "flowers-102": "flowers",
+    "oxford_flowers102": "flowers",
+    "pets37": "pets",
+    "oxford_pets": "pets",
+    "oxford-iiit-pet": "pets",
+    "oxfordiiitpet": "pets",
+    "cifar-10": "cifar10",
+    "cifar-100": "cifar100",
+    "sun": "sun397",
+    "voc07": "voc2007",
+    "voc": "voc2007",
+    "pascal_voc2007": "voc2007",
+    "mit_indoor67": "mit67",
+    "mitindoor67": "mit67",
+    "indoor67": "mit67",
+}
+
+
+def canonical_name(name: str) -> str:
+    """The registry name of ``name`` (case-insensitive; literature names are aliases)."""
+    if ":" in name:
+        return name
+    low = name.lower()
+    return low if low in DATASETS else ALIASES.get(low.replace(" ", "_"), name)
+
+
 def get_dataset(
     name: str, root: str | Path | None = None, download: bool = False
 ) -> DatasetAdapter:
+    name = canonical_name(name)
     if ":" in name:
         prefix, arg = name.split(":", 1)
         if prefix in _PREFIXED:
@@ -100,5 +159,7 @@ def get_dataset(
         known = ", ".join(sorted(DATASETS)) + (
             ", " + ", ".join(f"{p}:PATH" for p in _PREFIXED) if _PREFIXED else ""
         )
-        raise SeabenchError(f"unknown dataset {name!r}; known datasets: {known}")
+        raise SeabenchError(
+            f"unknown dataset {name!r}; known datasets: {known} (see `seabench datasets`)"
+        )
     return DATASETS[name](root, download)

@@ -29,10 +29,12 @@ class Caltech101(FileDataset):
     metric = "mean_per_class"
     downloadable = True
     folder = "caltech101"
+    other_folders = ("caltech-101",)  # the current archive's folder name
+    class_folders = True
     required = ("101_ObjectCategories",)
     layout = (
         "caltech101/101_ObjectCategories/<class>/image_%04d.jpg (102 folders, "
-        "BACKGROUND_Google included)"
+        "BACKGROUND_Google included; caltech-101/ as the current archive names it also works)"
     )
     description = "Caltech-101: 101 objects + background, 30 train images per class"
     sizes = "2,448 / 612 / 6,084"
@@ -42,13 +44,21 @@ class Caltech101(FileDataset):
 
         TorchvisionCaltech101(str(self.root), download=True)
 
+    def missing_note(self) -> str:
+        packed = self.base / "101_ObjectCategories.tar.gz"
+        return f" ({packed} is still packed: unpack it there)" if packed.is_file() else ""
+
+    def class_location(self) -> str:
+        return f"{self.base / '101_ObjectCategories'}/<class>/ (102 folders)"
+
     def build_manifest(self) -> SplitManifest:
         top = self.base / "101_ObjectCategories"
         classes = sorted(p.name for p in top.iterdir() if p.is_dir())
         if len(classes) != self.num_classes:
-            raise SeabenchError(
-                f"caltech101: {top} holds {len(classes)} class folders, expected "
-                f"{self.num_classes} (101 objects and BACKGROUND_Google); the copy is incomplete"
+            raise self.incomplete(
+                f"{top} holds {len(classes)} class folders, expected "
+                f"{self.num_classes} (101 objects and BACKGROUND_Google)",
+                top,
             )
         train_items, train_labels, test_items, test_labels = [], [], [], []
         for label, cls in enumerate(classes):
@@ -57,10 +67,12 @@ class Caltech101(FileDataset):
                 for p in (top / cls).iterdir()
                 if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
             )
+            if not files:
+                raise self.incomplete(f"class folder {top / cls} holds no image", top)
             if len(files) <= TRAIN_PER_CLASS:
                 raise SeabenchError(
                     f"caltech101: class {cls!r} has {len(files)} images; the protocol needs more "
-                    f"than {TRAIN_PER_CLASS} (30 train, the rest test)"
+                    f"than {TRAIN_PER_CLASS} (30 train, the rest test); the copy may be incomplete"
                 )
             rng = np.random.default_rng([DRAW_SEED, label])  # one stream per class
             chosen = set(rng.choice(len(files), TRAIN_PER_CLASS, replace=False).tolist())

@@ -27,15 +27,53 @@ class FileDataset(DatasetAdapter):
 
     #: the dataset's folder under --data-root (torchvision's name for it)
     folder: ClassVar[str] = ""
-    #: paths under the folder whose presence means the data is there
-    required: ClassVar[tuple[str, ...]] = ()
+    #: other folders a copy unpacked by hand may be in (tried after ``folder``)
+    other_folders: ClassVar[tuple[str, ...]] = ()
+    #: paths under the folder whose presence means the data is there; a tuple entry lists
+    #: alternatives (the first is the one named when all are missing)
+    required: ClassVar[tuple[str | tuple[str, ...], ...]] = ()
+    #: whether the items live in one folder per class (checked for presence: partial copies)
+    class_folders: ClassVar[bool] = False
 
     @property
     def base(self) -> Path:
-        return self.root / self.folder
+        """The first candidate folder holding everything required, else the most complete."""
+        candidates = [self.root / f for f in (self.folder, *self.other_folders)]
+        return min(candidates, key=lambda b: len(self._absent(b)))
+
+    def _absent(self, base: Path) -> list[Path]:
+        if not base.is_dir():
+            return [base]
+        return [
+            base / (req if isinstance(req, str) else req[0])
+            for req in self.required
+            if self._find(base, req) is None
+        ]
+
+    @staticmethod
+    def _find(base: Path, req: str | tuple[str, ...]) -> Path | None:
+        for rel in (req,) if isinstance(req, str) else req:
+            if (base / rel).exists():
+                return base / rel
+        return None
+
+    def located(self, req: str | tuple[str, ...]) -> Path:
+        """Where a required path (or the first of its alternatives found) is."""
+        return self._find(self.base, req) or self.base / (req if isinstance(req, str) else req[0])
+
+    def first_missing(self) -> Path | None:
+        """The first missing file or folder, as high up the tree as it is missing."""
+        absent = self._absent(self.base)
+        if not absent:
+            return None
+        path = absent[0]
+        for parent in reversed(path.relative_to(self.root).parents):
+            if str(parent) != "." and not (self.root / parent).exists():
+                return self.root / parent
+        return path
 
     def is_available(self) -> bool:
-        return self.base.is_dir() and all((self.base / p).exists() for p in self.required)
+        return not self._absent(self.base)
 
     def fetch(self) -> None:
         """Download with torchvision (only called for downloadable datasets)."""
@@ -58,12 +96,49 @@ class FileDataset(DatasetAdapter):
             self.missing()
 
     def missing(self) -> None:
+        first = self.first_missing()
+        where = f"{first} is missing" if first is not None else "it is incomplete"
         if self.download and not self.downloadable:
             raise DataNotFoundError(
                 f"{self.name} cannot be downloaded automatically; place {self.layout} "
-                f"under {self.root}"
+                f"under {self.root} ({where})"
             )
-        super().missing()
+        hint = " or pass --download" if self.downloadable else ""
+        raise DataNotFoundError(
+            f"{self.name} not found under {self.root}: {where}{self.missing_note()}; place "
+            f"{self.layout}{hint}"
+        )
+
+    def class_location(self) -> str:
+        return f"{self.base} as {self.layout}"
+
+    def check_complete(self, m: SplitManifest) -> None:
+        """Also: every folder the items live in exists and holds files (one stat per folder,
+        so a partial copy is named before any model is loaded, not at its first missing image)."""
+        super().check_complete(m)
+        if not self.class_folders:
+            return
+        folders = sorted({str(PurePosixPath(str(i)).parent) for s in m.splits for i in m.items(s)})
+        absent = [f for f in folders if not (self.base / f).is_dir()]
+        empty = [f for f in folders if f not in absent and not any((self.base / f).iterdir())]
+        if absent or empty:
+            bad = (absent or empty)[0]
+            raise self.incomplete(
+                f"{len(absent) + len(empty)} of the {len(folders)} folders its lists name are "
+                f"{'missing' if absent else 'empty'}, e.g. {self.base / bad}",
+                self.base / PurePosixPath(bad).parent if "/" in bad else self.base,
+            )
+
+    def missing_note(self) -> str:
+        """Words added after the missing path (e.g. which archive holds it)."""
+        return ""
+
+    def incomplete(self, what: str, where: Path) -> SeabenchError:
+        """The error for a partial copy: what is missing, and where the classes should be."""
+        return SeabenchError(
+            f"{self.name}: the copy looks incomplete: {what}; the classes should be under "
+            f"{where} (the layout is {self.layout})"
+        )
 
     def manifest(self) -> SplitManifest:
         if self._manifest is None:
@@ -83,12 +158,12 @@ class FileDataset(DatasetAdapter):
         except ValueError:
             return Path(path).resolve().relative_to(self.base.resolve()).as_posix()
 
-    def require(self, *paths: str) -> None:
+    def require(self, *paths: str | tuple[str, ...]) -> None:
         """Raise DataNotFoundError naming the first of these files that is missing."""
         for p in paths:
-            if not (self.base / p).exists():
+            if self._find(self.base, p) is None:
                 raise DataNotFoundError(
-                    f"{self.name}: {self.base / p} is missing; the layout is {self.layout}"
+                    f"{self.name}: {self.located(p)} is missing; the layout is {self.layout}"
                 )
 
     def identity(self) -> dict:

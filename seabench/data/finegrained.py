@@ -8,6 +8,8 @@ seeded, stratified 20% of train as val.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from seabench.data.base import register_dataset
 from seabench.data.files import FileDataset, holdout, make_manifest, split, torchvision_files
 from seabench.data.splits import SplitManifest
@@ -59,9 +61,18 @@ class Aircraft(_TorchvisionLists):
         return make_manifest(self, splits, annotation_level="variant")
 
 
+TEST_ANNOS = "cars_test_annos_withlabels.mat"
+
+
 @register_dataset
-class Cars(_TorchvisionLists):
-    """Stanford Cars (196 classes); the original host is gone, so it cannot be downloaded."""
+class Cars(FileDataset):
+    """Stanford Cars (196 classes); the original host is gone, so it cannot be downloaded.
+
+    Read here (as torchvision's StanfordCars reads it: ``annotations`` of the .mat files, 1-based
+    ``class``, ``fname`` under ``cars_{split}/``), so that the copies users actually have work:
+    the Kaggle mirror's nested ``cars_train/cars_train/``, and the labelled test annotations
+    (a separate download, not part of the devkit) beside ``devkit/`` or inside it.
+    """
 
     name = "cars"
     num_classes = 196
@@ -69,26 +80,58 @@ class Cars(_TorchvisionLists):
     required = (
         "devkit/cars_meta.mat",
         "devkit/cars_train_annos.mat",
-        "cars_train",
-        "cars_test",
-        "cars_test_annos_withlabels.mat",
+        ("cars_train/cars_train", "cars_train"),
+        ("cars_test/cars_test", "cars_test"),
+        (TEST_ANNOS, f"devkit/{TEST_ANNOS}"),
     )
     layout = (
         "stanford_cars/{devkit/cars_meta.mat, devkit/cars_train_annos.mat, cars_train/, "
-        "cars_test/, cars_test_annos_withlabels.mat} (images from a mirror, the labelled "
-        "test annotations from the devkit's cars_test_annos_withlabels.mat)"
+        f"cars_test/, {TEST_ANNOS}}} (images from a mirror, also nested as "
+        f"cars_train/cars_train/; {TEST_ANNOS} is a separate download, not part of the "
+        "devkit, and may also sit in devkit/)"
     )
     description = "Stanford Cars: 196 car models"
     sizes = "~6,515 / ~1,629 / 8,041"
 
-    def _torchvision_class(self):
-        from torchvision.datasets import StanfordCars
+    def missing_note(self) -> str:
+        first = self.first_missing()
+        if first is not None and first.name == TEST_ANNOS:
+            return (
+                f" (the labelled test annotations are a separate download, not part of the "
+                f"devkit; put {TEST_ANNOS} in {self.base} or {self.base / 'devkit'})"
+            )
+        return ""
 
-        return StanfordCars
+    def images(self, split_name: str) -> Path:
+        return self.located((f"cars_{split_name}/cars_{split_name}", f"cars_{split_name}"))
+
+    def class_location(self) -> str:
+        return f"{self.images('train')} and {self.images('test')} (the annotations' fname)"
+
+    def _read(self, split_name: str) -> tuple[list[str], list[int]]:
+        from scipy.io import loadmat
+
+        mat = (
+            self.located("devkit/cars_train_annos.mat")
+            if split_name == "train"
+            else self.located((TEST_ANNOS, f"devkit/{TEST_ANNOS}"))
+        )
+        try:
+            annotations = loadmat(mat, squeeze_me=True)["annotations"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise SeabenchError(f"cars: cannot read {mat}: {exc}") from exc
+        if "class" not in (annotations.dtype.names or ()):
+            raise SeabenchError(
+                f"cars: {mat} has no class labels (the unlabelled cars_test_annos.mat?); "
+                f"the test split needs {TEST_ANNOS}"
+            )
+        folder = self.images(split_name)
+        items = [self.rel(folder / str(a["fname"])) for a in annotations]
+        return items, [int(a["class"]) - 1 for a in annotations]
 
     def build_manifest(self) -> SplitManifest:
-        train, val = holdout(*self._read(split="train"))
-        test = split(*self._read(split="test"))
+        train, val = holdout(*self._read("train"))
+        test = split(*self._read("test"))
         return make_manifest(self, {"train": train, "val": val, "test": test})
 
 
@@ -98,6 +141,7 @@ class Food(_TorchvisionLists):
     num_classes = 101
     downloadable = True
     folder = "food-101"
+    class_folders = True
     required = ("images", "meta/train.json", "meta/test.json")
     layout = "food-101/{images/<class>/*.jpg, meta/train.json, meta/test.json}"
     description = "Food-101: 101 dishes"

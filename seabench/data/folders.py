@@ -45,7 +45,10 @@ def read_image_folders(adapter: FileDataset) -> tuple[dict[str, dict], list[str]
         try:
             samples = make_dataset(base / s, class_to_idx, extensions=IMG_EXTENSIONS)
         except FileNotFoundError as exc:
-            raise SeabenchError(f"{adapter.name}/{s}: {exc}") from exc
+            raise adapter.incomplete(
+                f"{s}/ has no image of some classes ({str(exc).strip().rstrip('.')})",
+                base / s,
+            ) from exc
         read[s] = ([adapter.rel(p) for p, _ in samples], [c for _, c in samples])
     if has_val:
         splits = {s: split(*read[s]) for s in ("train", "val", "test")}
@@ -60,6 +63,7 @@ class ImageFolderDataset(FileDataset):
 
     name = "imagefolder"
     num_classes = 0  # known once the folders are read
+    class_folders = True
     layout = FOLDER_LAYOUT
     description = "any dataset with train/ (val/) test/ class folders: imagefolder:PATH"
     sizes = "yours (val: val/ or 20% of train)"
@@ -108,6 +112,7 @@ class MIT67(FileDataset):
     name = "mit67"
     num_classes = 67
     folder = "mit67"
+    class_folders = True
     layout = (
         "mit67/{train,test}/<class>/*.jpg (ImageFolder; val/ optional), or mit67/{Images/"
         "<class>/*.jpg, TrainImages.txt, TestImages.txt} as distributed"

@@ -23,6 +23,7 @@ class SUN397(FileDataset):
     name = "sun397"
     num_classes = 397
     folder = "SUN397"
+    class_folders = True
     required = ("ClassName.txt",)
     layout = (
         "SUN397/{ClassName.txt, <letter>/<class>/sun_*.jpg, Training_01.txt, "
