@@ -33,9 +33,11 @@ def datasets(data_root, show_layout):
     from seabench.data.catalog import dataset_rows
 
     table = Table(title=f"datasets (data root: {data_root})")
+    places = Table(title=f"what goes where under {data_root}")
+    places.add_column("name", no_wrap=True)
+    places.add_column("place", overflow="fold")
     for col in ("name", "classes", "train / val / test", "metric", "val", "found", "download"):
         table.add_column(col)
-    table.add_column("what goes where under the data root", overflow="fold")
     for r in dataset_rows(data_root):
         found = {True: "[green]yes[/]", False: "[dim]no[/]", None: ""}[r["found"]]
         cells = [
@@ -47,5 +49,8 @@ def datasets(data_root, show_layout):
             found,
             "yes" if r["download"] else "",
         ]
-        table.add_row(*cells, r["layout"])
-    table_console().print(table)
+        table.add_row(*cells)
+        places.add_row(r["name"], r["layout"])
+    console = table_console()
+    console.print(table)
+    console.print(places)

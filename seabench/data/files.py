@@ -37,9 +37,10 @@ class FileDataset(DatasetAdapter):
 
     @property
     def base(self) -> Path:
-        """The first candidate folder holding everything required, else the most complete."""
+        """The first candidate folder holding everything required, else the most complete of
+        those that exist, else the canonical one."""
         candidates = [self.root / f for f in (self.folder, *self.other_folders)]
-        return min(candidates, key=lambda b: len(self._absent(b)))
+        return min(candidates, key=lambda b: (not b.is_dir(), len(self._absent(b))))
 
     def _absent(self, base: Path) -> list[Path]:
         if not base.is_dir():
