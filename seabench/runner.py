@@ -7,15 +7,17 @@ recipes.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from seabench.backbones import create_backbone
 from seabench.data import get_dataset
-from seabench.features import FeatureCache, extract_features
-from seabench.features.cache import CacheEntry
-from seabench.features.extract import ExtractResult
+from seabench.data.base import canonical_name
 from seabench.home import Home
-from seabench.probe import FeatureSet, ProbeOptions, run_probe
-from seabench.results import ResultsStore
+
+if TYPE_CHECKING:  # the heavy stages are imported where used: bad input fails before torch
+    from seabench.features import FeatureCache
+    from seabench.features.cache import CacheEntry
+    from seabench.features.extract import ExtractResult
+    from seabench.probe import FeatureSet, ProbeOptions
 
 
 def extract(
@@ -33,6 +35,12 @@ def extract(
 ) -> ExtractResult:
     adapter = get_dataset(dataset, data_root, download)
     adapter.manifest()  # fail on missing data before loading any weights
+    check_backbone_args(backbone, weights, weights_format)  # and on bad names, before torch
+    from seabench.backbones import create_backbone
+    from seabench.backbones.names import remember_names
+    from seabench.features import FeatureCache, extract_features
+
+    remember_names()
     model = create_backbone(
         backbone, weights=weights, weights_format=weights_format, pooling=pooling
     )
@@ -41,7 +49,31 @@ def extract(
     )
 
 
+def check_backbone_args(backbone: str, weights, weights_format: str) -> None:
+    """What can be checked about a backbone without importing torch: the weights file, the
+    format name, and the name against the last known list of model names."""
+    from pathlib import Path
+
+    from seabench.backbones.layouts import get_layout
+    from seabench.backbones.names import check_name
+    from seabench.errors import DataNotFoundError, SeabenchError
+
+    if weights is None and weights_format != "auto":
+        raise SeabenchError(
+            f"--weights-format {weights_format} needs a checkpoint: add --weights FILE"
+        )
+    if weights_format != "auto":
+        get_layout(weights_format)
+    if weights is not None and not Path(weights).is_file():
+        raise DataNotFoundError(
+            f"checkpoint {weights} does not exist; pass an existing --weights file"
+        )
+    check_name(backbone, with_weights=weights is not None)
+
+
 def feature_set(entry: CacheEntry) -> FeatureSet:
+    from seabench.probe import FeatureSet
+
     t = entry.load()
     meta = entry.meta
     return FeatureSet(
@@ -73,12 +105,22 @@ def _reference_view(names: list[str]) -> int:
     return names.index("center") if "center" in names else 0
 
 
+def require_cached(home: Home, dataset: str, backbone: str) -> None:
+    """Fail at once (before torch loads) where no features of these names were ever extracted."""
+    from seabench.features.cache import FeatureCache
+
+    cache = FeatureCache(home.features)
+    for name in [b.strip() for b in backbone.split(",") if b.strip()]:
+        cache.find(canonical_name(dataset), name, views=None)
+
+
 def find_features(cache: FeatureCache, dataset: str, backbone: str, multiview: bool, match: dict):
     """View modes take the newest multi-view entry; the others the single-view one, or, where only
     multi-view features were extracted, the reference view of a multi-view entry."""
     from seabench.errors import DataNotFoundError
     from seabench.features.cache import MULTI
 
+    dataset = canonical_name(dataset)
     if multiview:
         return cache.find(dataset, backbone, views=MULTI, **match)
     try:
@@ -103,8 +145,11 @@ def probe_cached(
     """Probe cached features; ``backbone`` "a,b,c" with ``ensemble`` concat|logits ensembles them
     (their cache entries must share the split manifest).  Rows are appended to the store."""
     from seabench.errors import SeabenchError
+    from seabench.features import FeatureCache
+    from seabench.probe import run_probe
     from seabench.probe.ensemble import run_ensemble
     from seabench.probe.multiview import MULTIVIEW_AUGS
+    from seabench.results import ResultsStore
 
     match = {"size": image_size} if image_size else {}
     multiview = opts.aug in MULTIVIEW_AUGS
@@ -139,7 +184,9 @@ def probe_external(
 ) -> list[dict]:
     """Probe features from files (``files`` maps train/val/test_features/labels to paths);
     ``naming`` holds metric, num_classes, dataset, backbone.  Rows are appended to the store."""
+    from seabench.probe import run_probe
     from seabench.probe.inputs import external_feature_set
+    from seabench.results import ResultsStore
 
     fs = external_feature_set(**files, **naming)
     fs.info["options_hash"] = options_hash(opts)
@@ -162,6 +209,8 @@ def options_hash(opts: ProbeOptions) -> str:
 
 
 def recorded_seeds(home: Home, features_key: str, aug: str, opts_hash: str) -> set[int]:
+    from seabench.results import ResultsStore
+
     return {
         r["seed"]
         for r in ResultsStore(home.results).rows()
@@ -174,7 +223,7 @@ def recorded_seeds(home: Home, features_key: str, aug: str, opts_hash: str) -> s
 def probe_options(aug: str, settings: dict, seeds: int = 1) -> ProbeOptions:
     """ProbeOptions from a flat dict (recipe [probe] table or CLI flags)."""
     from seabench.errors import SeabenchError
-    from seabench.probe import TrainSettings
+    from seabench.probe import ProbeOptions, TrainSettings
 
     s = dict(settings)
     train_keys = {"epochs", "batch_size", "momentum", "alpha", "lamda", "delta"}
@@ -227,6 +276,7 @@ def _method_options(method: str, recipe) -> ProbeOptions:
     from dataclasses import fields
 
     from seabench.errors import SeabenchError
+    from seabench.probe import ProbeOptions
 
     settings = dict(recipe.probe)
     if method == "lbfgs":
@@ -253,6 +303,8 @@ def run_recipe(
     """Run every cell of a recipe; return the list of failures (cell: reason)."""
     from seabench.errors import SeabenchError
     from seabench.finetune import finetune_cell
+    from seabench.probe import run_probe
+    from seabench.results import ResultsStore
 
     failures = []
     for spec, dataset in recipe.cells():
@@ -337,6 +389,8 @@ def run_recipe(
 
 def _recorded_methods(home: Home) -> dict[tuple[str, str, str], set[int]]:
     """Seeds recorded per (backbone, dataset, method), method as a recipe names it."""
+    from seabench.results import ResultsStore
+
     out: dict[tuple[str, str, str], set[int]] = {}
     for r in ResultsStore(home.results).rows():
         method = "lbfgs" if r.get("solver") == "lbfgs" else r.get("aug")

@@ -113,6 +113,12 @@ def finetune(
           --grid small --max-steps 200 --batch-size 32
       seabench finetune --dataset pets --backbone resnet50 --weights swav.pth --data-root ~/data
     """
+    from seabench import runner
+
+    adapter = runner.get_dataset(dataset, data_root)
+    if not adapter.is_available():
+        adapter.missing()  # before torch loads
+    runner.check_backbone_args(backbone, weights, weights_format)
     from seabench.finetune import FinetuneOptions, finetune_cell
 
     h = _home(home)

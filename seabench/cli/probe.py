@@ -230,6 +230,7 @@ def probe(
                 "--metric and --num-classes apply to feature files; cached "
                 "features use their dataset's own"
             )
+        runner.require_cached(_home(home), dataset, backbone)
     source = click.get_current_context().get_parameter_source("aug")
     if solver == "lbfgs" and source == click.core.ParameterSource.DEFAULT:
         aug = "none"

@@ -23,15 +23,25 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import safetensors.torch
-import torch
 from filelock import FileLock, Timeout
 
 from seabench._io import atomic_write_json, canonical_json
-from seabench.backbones.base import file_sha256
 from seabench.data.splits import SPLITS, SplitManifest
 from seabench.errors import DataNotFoundError, SeabenchError
+
+if TYPE_CHECKING:  # torch loads with the tensors, so a missing entry is reported at once
+    import torch
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
 
 FORMAT_VERSION = 1
 TENSORS = "features.safetensors"
@@ -126,6 +136,8 @@ class CacheEntry:
             ) from exc
         if verify:
             self.verify(data)
+        import safetensors.torch
+
         tensors = safetensors.torch.load(data)
         ndim = 2 if self.views == "none" else 3
         for split, n in self.meta["counts"].items():
