@@ -44,6 +44,9 @@ def extract(
     model = create_backbone(
         backbone, weights=weights, weights_format=weights_format, pooling=pooling
     )
+    crop = options.get("crop_pct")
+    if weights is not None and crop is not None and crop != model.data_config.get("crop_pct"):
+        model.name = f"{model.name}[crop={crop:g}]"  # not the layout's protocol: said in labels
     return extract_features(
         adapter, model, FeatureCache(home.features), progress=progress, **options
     )

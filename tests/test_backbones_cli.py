@@ -77,7 +77,7 @@ def test_extract_with_unreadable_weights_exits_2_with_one_line(tmp_path):
             tmp_path / "home",
         )
     )
-    assert "bad.pth" in line and "weights-only checkpoint" in line
+    assert "bad.pth" in line and "not a PyTorch checkpoint" in line
 
 
 def test_extract_with_wrong_prefix_names_the_keys(tmp_path):
