@@ -15,15 +15,8 @@ import os
 from importlib import metadata
 from pathlib import Path
 
+from seabench.cachedir import cache_dir
 from seabench.errors import SeabenchError
-
-
-def cache_dir() -> Path:
-    """$SEABENCH_CACHE_DIR, else $XDG_CACHE_HOME/seabench, else ~/.cache/seabench."""
-    if os.environ.get("SEABENCH_CACHE_DIR"):
-        return Path(os.environ["SEABENCH_CACHE_DIR"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base).expanduser() / "seabench"
 
 
 def names_file() -> Path | None:
