@@ -201,7 +201,8 @@ class Layout:
             words.append("for " + self.family_words())
         words.append(PREPROCESS_WORDS[self.preprocess])
         for pattern, preset in self.arch_preprocess:
-            words.append(f"{pattern.lstrip('^')}*: {PREPROCESS_WORDS[preset]}")
+            shown = pattern.lstrip("^").replace("\\d", "")
+            words.append(f"{shown}*: {PREPROCESS_WORDS[preset]}")
         return "; ".join(words)
 
 
