@@ -16,7 +16,8 @@ CNNs (timm) read stages instead: ``--layers`` selects stages, each global-averag
 ``--layers last1`` with ``cls`` or ``avg`` is the model's own pooled output, as before these
 options existed; such a backbone's cache key and name do not change.  Any other choice adds the
 resolved block indices and the pooling to the backbone identity (so to the cache key) and a
-``[layers,pooling]`` suffix to the backbone name (so to every row and report column).
+``:layers:pooling`` suffix to the backbone name (so to every row and report column;
+brackets would be read as markup by rich tables).
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def is_native(indices: list[int], count: int, pooling: str | None) -> bool:
 
 
 def readout_name(name: str, label: str, pooling: str) -> str:
-    return f"{name}[{label},{pooling}]"
+    return f"{name}:{label}:{pooling}"
 
 
 def check_readout_pooling(pooling: str | None) -> None:
