@@ -199,11 +199,23 @@ def test_transformers_clip_and_siglip_vision_towers_default_to_their_pooled_outp
 
     torch.manual_seed(0)
     vision = dict(
-        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-        image_size=32, patch_size=8,
-    )  # fmt: skip
-    text = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
-                vocab_size=100, bos_token_id=0, eos_token_id=1, pad_token_id=1)  # fmt: skip
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        image_size=32,
+        patch_size=8,
+    )
+    text = dict(
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        vocab_size=100,
+        bos_token_id=0,
+        eos_token_id=1,
+        pad_token_id=1,
+    )
     if family == "clip":
         cfg = transformers.CLIPConfig(vision_config=vision, text_config=text)
         proc = transformers.CLIPImageProcessor(size={"shortest_edge": 32}, crop_size=32)
@@ -225,9 +237,17 @@ def test_transformers_clip_and_siglip_vision_towers_default_to_their_pooled_outp
     if family == "siglip":  # no class token: cls is bad input, one line
         result = CliRunner().invoke(
             cli,
-            ["extract", *SUBSET, "--backbone", f"hf:org/{family}-tiny", "--pooling", "cls",
-             "--home", str(tmp_path / "home")],
-        )  # fmt: skip
+            [
+                "extract",
+                *SUBSET,
+                "--backbone",
+                f"hf:org/{family}-tiny",
+                "--pooling",
+                "cls",
+                "--home",
+                str(tmp_path / "home"),
+            ],
+        )
         assert result.exit_code == 2 and "has no class token; use --pooling avg" in result.stderr
 
 
@@ -238,7 +258,9 @@ def test_timm_hub_name_offline_with_layers(offline, tmp_path):
     torch.manual_seed(0)
     model = timm.create_model("test_vit", num_classes=10, dynamic_img_size=True).eval()
     folder = snapshot(offline, "timm/test_vit.tiny")
-    timm.models.save_for_hf(model, str(folder), safe_serialization=True)  # config.json + model.safetensors, as on the hub
+    timm.models.save_for_hf(
+        model, str(folder), safe_serialization=True
+    )  # config.json + model.safetensors, as on the hub
     assert (folder / "config.json").is_file() and (folder / "model.safetensors").is_file()
     home = tmp_path / "home"
     default = extract(home, "hf-hub:timm/test_vit.tiny", "--image-size", "32")
@@ -250,12 +272,19 @@ def test_timm_hub_name_offline_with_layers(offline, tmp_path):
     assert default.meta["model_input_size"] == 160
     n = len(model.blocks)
     dino = extract(
-        home, "hf-hub:timm/test_vit.tiny", "--image-size", "32", "--layers", "last4",
-        "--pooling", "cls+avg",
-    )  # fmt: skip
+        home,
+        "hf-hub:timm/test_vit.tiny",
+        "--image-size",
+        "32",
+        "--layers",
+        "last4",
+        "--pooling",
+        "cls+avg",
+    )
     hs = block_outputs(model.blocks, lambda: model.forward_features(x))
-    want = expected([model.norm(h) for h in hs], model.num_prefix_tokens, list(range(n - 4, n)),
-                    "cls+avg")  # fmt: skip
+    want = expected(
+        [model.norm(h) for h in hs], model.num_prefix_tokens, list(range(n - 4, n)), "cls+avg"
+    )
     assert (dino.load()["train_x"] - want).abs().max().item() < TOL
     assert dino.backbone == "hf-hub:timm/test_vit.tiny:last4:cls+avg"
 
@@ -265,7 +294,13 @@ def test_timm_hub_name_offline_with_layers(offline, tmp_path):
 OPEN_CLIP_CFG = {
     "model_cfg": {
         "embed_dim": 16,
-        "vision_cfg": {"image_size": 32, "layers": 3, "width": 32, "patch_size": 8, "head_width": 16},
+        "vision_cfg": {
+            "image_size": 32,
+            "layers": 3,
+            "width": 32,
+            "patch_size": 8,
+            "head_width": 16,
+        },
         "text_cfg": {"context_length": 8, "vocab_size": 64, "width": 16, "heads": 2, "layers": 1},
     },
     "preprocess_cfg": {
@@ -293,8 +328,9 @@ def test_open_clip_hub_repository_offline(offline, tmp_path):
         entry = extract(home, "open_clip:hf-hub:laion/clip-tiny-test", *options(layers, pooling))
         x = images(entry)
         hs = block_outputs(visual.transformer.resblocks, lambda x=x: visual(x))
-        want = expected([visual.ln_post(h) for h in hs], 1, blocks if blocks != [3] else [2],
-                        pooled)  # fmt: skip
+        want = expected(
+            [visual.ln_post(h) for h in hs], 1, blocks if blocks != [3] else [2], pooled
+        )
         assert (entry.load()["train_x"] - want).abs().max().item() < TOL, (layers, pooling)
     tcfg = entry.meta["inputs"]["transform"]
     assert tcfg["size"] == 32 and tcfg["crop_pct"] == 1.0 and tcfg["interpolation"] == "bicubic"

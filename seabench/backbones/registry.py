@@ -48,11 +48,31 @@ NAME_FORMS: list[tuple[str, str, str]] = [
     ("offline name", "weights from an installed package", "efficientnet_lite0"),
     ("timm name", "timm.create_model(NAME, pretrained=True)", "vit_small_patch16_224.augreg_in21k"),
     ("torchvision name", "torchvision DEFAULT weights", "torchvision:resnet50"),
-    ("hf-hub:ORG/NAME", "timm model on the Hugging Face hub", "hf-hub:timm/vit_small_patch14_dinov2.lvd142m"),
-    ("open_clip:ARCH/PRETRAINED", "open_clip image tower [hub extra]", "open_clip:ViT-B-32/laion2b_s34b_b79k"),
-    ("open_clip:hf-hub:ORG/NAME", "open_clip repo on the hub [hub extra]", "open_clip:hf-hub:timm/ViT-B-16-SigLIP"),
-    ("hf:ORG/NAME", "transformers AutoModel + image processor [hub extra]", "hf:facebook/dinov2-small"),
-    ("ARCH --weights FILE", "a checkpoint file, layout detected or named", "resnet50 --weights moco_v2_800ep.pth.tar"),
+    (
+        "hf-hub:ORG/NAME",
+        "timm model on the Hugging Face hub",
+        "hf-hub:timm/vit_small_patch14_dinov2.lvd142m",
+    ),
+    (
+        "open_clip:ARCH/PRETRAINED",
+        "open_clip image tower [hub extra]",
+        "open_clip:ViT-B-32/laion2b_s34b_b79k",
+    ),
+    (
+        "open_clip:hf-hub:ORG/NAME",
+        "open_clip repo on the hub [hub extra]",
+        "open_clip:hf-hub:timm/ViT-B-16-SigLIP",
+    ),
+    (
+        "hf:ORG/NAME",
+        "transformers AutoModel + image processor [hub extra]",
+        "hf:facebook/dinov2-small",
+    ),
+    (
+        "ARCH --weights FILE",
+        "a checkpoint file, layout detected or named",
+        "resnet50 --weights moco_v2_800ep.pth.tar",
+    ),
 ]
 
 
