@@ -162,15 +162,13 @@ def create_hf(name: str, *, layers: str | None = None, pooling: str | None = Non
     require("transformers", name)
     from transformers import AutoImageProcessor
 
-    from seabench.backbones import timm_models
-
     repo = name.removeprefix(PREFIX)
     if repo.split("@")[0].count("/") != 1:
         raise SeabenchError(f"--backbone {name}: write a transformers name as {PREFIX}ORG/NAME")
     snap = fetch(repo, [("config.json",), ("preprocessor_config.json",)], name)
     proc = AutoImageProcessor.from_pretrained(str(snap.folder)).to_dict()
     data_config = processor_data_config(proc)
-    model = _load(snap.repo, snap.revision, timm_models.hub_online(), name)
+    model = _load(snap.repo, snap.revision, snap.online, name)
     tower = vision_tower(model).eval()
     tokens = HFTokens(tower, name, int(getattr(tower.config, "image_size", 0) or 0))
     count = int(tower.config.num_hidden_layers)

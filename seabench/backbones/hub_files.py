@@ -34,6 +34,8 @@ class Snapshot:
     folder: Path
     revision: str
     files: dict[str, Path]
+    #: whether the hub answered (offline, libraries must read their cache only)
+    online: bool = False
 
     @property
     def identity(self) -> str:
@@ -107,4 +109,4 @@ def fetch(repo: str, groups: list[tuple[str, ...]], form: str) -> Snapshot:
             f"download the repository again (`hf download {repo_id}`)"
         )
     folder = folders.pop()
-    return Snapshot(repo_id, folder, folder.name, found)
+    return Snapshot(repo_id, folder, folder.name, found, online)
