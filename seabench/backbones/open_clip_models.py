@@ -125,7 +125,9 @@ def _tag_weights(arch: str, tag: str, name: str) -> tuple[str, str, dict]:
     hub = cfg.get("hf_hub", "")
     if hub:
         repo, filename = os.path.split(hub)  # "org/name/" or "org/name/file.bin"
-        snap: Snapshot = fetch(repo, [(filename,) if filename else WEIGHTS], name)
+        # open_clip itself prefers the safetensors twin of its default .bin file
+        group = WEIGHTS if filename in ("", WEIGHTS[1]) else (filename,)
+        snap: Snapshot = fetch(repo, [group], name)
         path = next(iter(snap.files.values()))
         return str(path), f"hf:{snap.identity}/{path.name}", cfg
     url = cfg.get("url", "")
