@@ -11,7 +11,9 @@ token and the patch tokens (register tokens dropped).  The readout then concaten
   feature (``create_linear_input(x, use_n_blocks=4, use_avgpool=True)`` over
   ``get_intermediate_layers(x, 4, return_class_token=True, norm=True)``): 5 x width numbers.
 
-CNNs (timm) read stages instead: ``--layers`` selects stages, each global-average pooled.
+CNNs (timm) read stages instead: ``--layers`` selects timm's feature stages (0-based, as
+``forward_intermediates`` numbers them), each global-average pooled; ``last1`` stays the model's
+own pooled pre-logits feature (which may follow a final conv after the last stage).
 
 ``--layers last1`` with ``cls`` or ``avg`` is the model's own pooled output, as before these
 options existed; such a backbone's cache key and name do not change.  Any other choice adds the

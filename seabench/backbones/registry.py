@@ -1,4 +1,5 @@
-"""Backbone registry: offline backbones by name, any timm or torchvision model, checkpoint files."""
+"""Backbone registry: offline backbones by name, any timm or torchvision model, checkpoint files,
+and the hub sources by prefix (``hf-hub:`` timm repositories, ``open_clip:``, ``hf:``)."""
 
 from __future__ import annotations
 
