@@ -174,3 +174,46 @@ def test_bad_layer_options_exit_2_with_one_line(args, message, vit_file, tmp_pat
     assert result.exit_code == 2, result.output
     lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
+
+
+def test_probe_rows_name_the_layers_and_pooling(vit_file, tmp_path):
+    import json
+
+    _, path = vit_file
+    home = tmp_path / "home"
+    fast = ["--dataset", "mnist5k", "--subset", "20", "--image-size", "32", "--workers", "0"]
+    name = "test_vit@dino_test_vit:last4:cls+avg"
+    result = run(
+        "extract",
+        *fast,
+        "--backbone",
+        "test_vit",
+        "--weights",
+        path,
+        "--layers",
+        "last4",
+        "--pooling",
+        "cls+avg",
+        "--home",
+        home,
+    )
+    assert result.exit_code == 0, result.output
+    result = run(
+        "probe",
+        "--dataset",
+        "mnist5k",
+        "--backbone",
+        name,
+        "--aug",
+        "none",
+        "--no-search",
+        "--epochs",
+        "2",
+        "--json",
+        "--home",
+        home,
+    )
+    assert result.exit_code == 0, result.output
+    (row,) = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert row["backbone"] == name and row["dim"] == 320
+    assert row["layers"] == [2, 3, 4, 5] and row["pooling"] == "cls+avg"
