@@ -30,6 +30,7 @@ def extract(
     weights=None,
     weights_format="auto",
     pooling=None,
+    layers=None,
     progress=None,
     **options,
 ) -> ExtractResult:
@@ -42,7 +43,12 @@ def extract(
 
     remember_names()
     model = create_backbone(
-        backbone, weights=weights, weights_format=weights_format, pooling=pooling
+        backbone,
+        weights=weights,
+        weights_format=weights_format,
+        pooling=pooling,
+        layers=layers,
+        image_size=options.get("image_size"),
     )
     crop = options.get("crop_pct")
     if weights is not None and crop is not None and crop != model.data_config.get("crop_pct"):
@@ -96,6 +102,14 @@ def feature_set(entry: CacheEntry) -> FeatureSet:
             "features_key": entry.key,
             "manifest_hash": meta["inputs"]["manifest"],
             "image_size": meta["inputs"]["transform"]["size"],
+            # the readout: every row says which blocks and which pooling made its features
+            "layers": meta["inputs"]["backbone"].get("layers", "last1"),
+            "pooling": meta["inputs"]["backbone"].get("pooling"),
+            **(
+                {"preprocess_overrides": meta["preprocess_overrides"]}
+                if "preprocess_overrides" in meta
+                else {}
+            ),
             # multi-view entries hold (N, M, d) tensors; the probe's views/sla modes use them
             "views": entry.views,
         },

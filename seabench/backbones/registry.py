@@ -1,4 +1,5 @@
-"""Backbone registry: offline backbones by name, any timm or torchvision model, checkpoint files."""
+"""Backbone registry: offline backbones by name, any timm or torchvision model, checkpoint files,
+and the hub sources by prefix (``hf-hub:`` timm repositories, ``open_clip:``, ``hf:``)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from seabench.backbones.checkpoints import (
     read_checkpoint,
 )
 from seabench.backbones.efficientnet_lite import PACKAGES, load_efficientnet_lite
-from seabench.backbones.pooling import check_pooling
+from seabench.backbones.layers import apply_timm_readout, check_layers_text, check_readout_pooling
 from seabench.errors import SeabenchError
 
 #: backbones whose weights ship in an installed package (no network)
@@ -42,6 +43,60 @@ def offline_backbones() -> list[dict]:
     ]
 
 
+#: name forms by prefix: each source is one module (loaded on use; some need the [hub] extra)
+HUB_SOURCES = ("hf-hub:", "open_clip:", "hf:")
+NAME_FORMS: list[tuple[str, str, str]] = [
+    ("offline name", "weights from an installed package", "efficientnet_lite0"),
+    ("timm name", "timm.create_model(NAME, pretrained=True)", "vit_small_patch16_224.augreg_in21k"),
+    ("torchvision name", "torchvision DEFAULT weights", "torchvision:resnet50"),
+    (
+        "hf-hub:ORG/NAME",
+        "timm model on the Hugging Face hub",
+        "hf-hub:timm/vit_small_patch14_dinov2.lvd142m",
+    ),
+    (
+        "open_clip:ARCH/PRETRAINED",
+        "open_clip image tower [hub extra]",
+        "open_clip:ViT-B-32/laion2b_s34b_b79k",
+    ),
+    (
+        "open_clip:hf-hub:ORG/NAME",
+        "open_clip repo on the hub [hub extra]",
+        "open_clip:hf-hub:timm/ViT-B-16-SigLIP",
+    ),
+    (
+        "hf:ORG/NAME",
+        "transformers AutoModel + image processor [hub extra]",
+        "hf:facebook/dinov2-small",
+    ),
+    (
+        "ARCH --weights FILE",
+        "a checkpoint file, layout detected or named",
+        "resnet50 --weights moco_v2_800ep.pth.tar",
+    ),
+]
+
+
+def _hub_backbone(name, layers, pooling, image_size, model_kwargs, weights) -> Backbone:
+    """The hub sources: timm repositories, open_clip towers, transformers models."""
+    if weights is not None or model_kwargs:
+        raise SeabenchError(
+            f"{name} brings its own weights and config; drop --weights and model options"
+        )
+    if name.startswith("hf-hub:"):
+        from seabench.backbones.timm_hub import create_timm_hub
+
+        single = pooling if pooling in ("cls", "avg") else None
+        return apply_timm_readout(create_timm_hub(name, pooling=single), layers, pooling)
+    if name.startswith("open_clip:"):
+        from seabench.backbones.open_clip_models import create_open_clip
+
+        return create_open_clip(name, layers=layers, pooling=pooling, image_size=image_size)
+    from seabench.backbones.hf_models import create_hf
+
+    return create_hf(name, layers=layers, pooling=pooling)
+
+
 def create_backbone(
     name: str,
     *,
@@ -52,6 +107,8 @@ def create_backbone(
     std: Sequence[float] | None = None,
     pretrained: bool = True,
     model_kwargs: dict | None = None,
+    layers: str | None = None,
+    image_size: int | None = None,
 ) -> Backbone:
     """A frozen pre-logits feature extractor.
 
@@ -61,8 +118,20 @@ def create_backbone(
     ``weights_format`` names or ``"auto"`` detects.  ``pooling``: ``"cls"`` or ``"avg"`` for ViTs
     (default: the model's own).  ``mean``/``std`` override the preprocessing's normalisation.
     ``model_kwargs`` go to ``timm.create_model`` (e.g. ``img_size``) and into the identity.
+    ``layers`` (``last1``, ``lastK``, ``N,M,...``) and ``pooling="cls+avg"``: see
+    :mod:`seabench.backbones.layers`.  Names with a prefix (``hf-hub:``, ``open_clip:``,
+    ``hf:``) come from the hub sources; ``image_size`` resamples an open_clip tower's
+    position embedding (other models take any size as they are).
     """
-    check_pooling(pooling)
+    check_readout_pooling(pooling)
+    check_layers_text(layers)
+    if name.startswith(HUB_SOURCES):
+        backbone = _hub_backbone(name, layers, pooling, image_size, model_kwargs, weights)
+        return override_normalisation(backbone, mean, std)
+    readout = layers is not None or pooling == "cls+avg"
+    readout_pool = pooling == "cls+avg"
+    if readout_pool:
+        pooling = None  # the model's own pooling first; the readout replaces it
     if weights is None and weights_format != "auto":
         raise SeabenchError(
             f"--weights-format {weights_format} needs a checkpoint: add --weights FILE"
@@ -95,4 +164,6 @@ def create_backbone(
         backbone = create_timm(
             name, pretrained=pretrained, pooling=pooling, model_kwargs=model_kwargs
         )
+    if readout:
+        backbone = apply_timm_readout(backbone, layers, "cls+avg" if readout_pool else pooling)
     return override_normalisation(backbone, mean, std)

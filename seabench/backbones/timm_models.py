@@ -77,12 +77,7 @@ def build_timm(arch: str, *, pretrained: bool = False, **kwargs) -> nn.Module:
             "file": local,
         }
     try:
-        try:
-            model = timm.create_model(arch, pretrained=pretrained, dynamic_img_size=True, **kwargs)
-        except TypeError as exc:
-            if "dynamic_img_size" not in str(exc):
-                raise
-            model = timm.create_model(arch, pretrained=pretrained, **kwargs)
+        model = create_dynamic(arch, pretrained=pretrained, **kwargs)
     except TypeError as exc:
         raise SeabenchError(f"cannot build {arch} with {kwargs}: {exc}") from exc
     except Exception as exc:
@@ -94,6 +89,16 @@ def build_timm(arch: str, *, pretrained: bool = False, **kwargs) -> nn.Module:
             "access pass a local file with --weights FILE"
         ) from exc
     return model.eval()
+
+
+def create_dynamic(arch: str, *, pretrained: bool = False, **kwargs) -> nn.Module:
+    """``timm.create_model`` with ``dynamic_img_size`` where the model takes it."""
+    try:
+        return timm.create_model(arch, pretrained=pretrained, dynamic_img_size=True, **kwargs)
+    except TypeError as exc:
+        if "dynamic_img_size" not in str(exc):
+            raise
+        return timm.create_model(arch, pretrained=pretrained, **kwargs)
 
 
 def classifier_names(model: nn.Module) -> tuple[str, ...]:

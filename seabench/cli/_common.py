@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 
 from seabench.cli.progress import progress_bar as _progress_bar
@@ -45,7 +46,8 @@ class SeabenchGroup(click.Group):
         try:
             return super().invoke(ctx)
         except SeabenchError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            # escaped: names like seabench[hub] or vit:last4 stay text, not markup
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             ctx.exit(2)
         except KeyboardInterrupt:
             err.print("interrupted: finished work is kept; run the same command again to resume")

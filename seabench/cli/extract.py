@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import click
+from rich.markup import escape
 
 from seabench.cli._common import (
     CONTEXT,
@@ -18,7 +19,12 @@ from seabench.cli._common import (
 
 @click.command(context_settings=CONTEXT)
 @click.option("--dataset", required=True, help="Dataset name (see `seabench datasets`).")
-@click.option("--backbone", required=True, help="Offline name, timm or torchvision model name.")
+@click.option(
+    "--backbone",
+    required=True,
+    help="Offline, timm or torchvision name, hf-hub:ORG/NAME, open_clip:ARCH/PRETRAINED or "
+    "hf:ORG/NAME (see `seabench backbones`).",
+)
 @click.option("--weights", type=click.Path(dir_okay=False), help="Checkpoint file to load.")
 @click.option(
     "--weights-format",
@@ -28,9 +34,16 @@ from seabench.cli._common import (
 )
 @click.option(
     "--pooling",
-    type=click.Choice(["cls", "avg"]),
+    type=click.Choice(["cls", "avg", "cls+avg"]),
     default=None,
-    help="ViT features: class token or averaged patch tokens; default: the model's.",
+    help="ViT features: class token, averaged patch tokens, or both (class tokens of the "
+    "selected blocks + average patch token of the last one); default: the model's.",
+)
+@click.option(
+    "--layers",
+    default=None,
+    help="Blocks to read (ViTs) or stages (CNNs): last1 (default), lastK, or 0-based N,M,...; "
+    "concatenated. --layers last4 --pooling cls+avg is DINOv2's linear-eval feature.",
 )
 @click.option(
     "--data-root",
@@ -98,6 +111,7 @@ def extract(
     weights,
     weights_format,
     pooling,
+    layers,
     data_root,
     download,
     image_size,
@@ -119,6 +133,8 @@ def extract(
       seabench extract --dataset cifar10 --backbone resnet50 --data-root ~/data --download
       seabench extract --dataset pets --backbone resnet50 --weights mocov2.pth.tar \\
           --weights-format mocov2
+      seabench extract --dataset pets --backbone hf:facebook/dinov2-small \\
+          --layers last4 --pooling cls+avg
     Several GPUs or nodes (the same cache entry; --home on a shared filesystem):
       torchrun --nproc_per_node=4 -m seabench extract --dataset cifar10 --backbone resnet50
     """
@@ -135,6 +151,7 @@ def extract(
             weights=weights,
             weights_format=weights_format,
             pooling=pooling,
+            layers=layers,
             image_size=image_size,
             crop_pct=crop_pct,
             dtype=dtype,
@@ -151,8 +168,9 @@ def extract(
     e = result.entry
     ident = e.meta["inputs"]["backbone"]
     err.print(
-        f"backbone {e.backbone}: layout {ident.get('layout')}, pooling "
+        f"backbone {escape(e.backbone)}: layout {ident.get('layout')}, pooling "
         f"{ident.get('pooling')}"
+        + (f", layers {ident['layers']}" if "layers" in ident else "")
         + (f", weights sha256 {ident['weights_sha256'][:12]}" if "weights_sha256" in ident else ""),
         highlight=False,
         soft_wrap=True,

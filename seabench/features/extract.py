@@ -321,6 +321,7 @@ def extract_features(
                         "batch_size": batch_size,
                         "chunk_size": chunk_size,
                         "autocast": _autocast_name(device, dtype),
+                        **_overrides(backbone, image_size, crop_pct),
                     },
                 )
             dist.barrier()  # the entry is committed
@@ -340,6 +341,18 @@ def _reusable(cache: FeatureCache, key: str) -> CacheEntry | None:
     except CorruptEntry:
         shutil.rmtree(cache.entry_path(key), ignore_errors=True)
         return None
+
+
+def _overrides(backbone: Backbone, image_size: int | None, crop_pct: float | None) -> dict:
+    """The user's changes to the model's own preprocessing, recorded beside the key."""
+    given = {"image_size": image_size, "crop_pct": crop_pct}
+    given = {k: v for k, v in given.items() if v is not None}
+    if not given:
+        return {}
+    return {
+        "preprocess_overrides": given,
+        "model_input_size": int(backbone.data_config["input_size"][-1]),
+    }
 
 
 def _autocast_name(device: str, dtype: str) -> str | None:
