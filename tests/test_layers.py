@@ -70,7 +70,7 @@ def test_defaults_keep_their_keys(vit_file, tmp_path):
     for layers in (None, "last1", "5"):
         b = create_backbone("test_vit", weights=path, layers=layers)
         assert set(b.identity) == {"name", "weights_sha256", "layout", "pooling"}
-        assert b.name == "test_vit@dino_test_vit"
+        assert b.name == "test_vit@dino_test_vit[timm-preprocessing]"
         keys.add(plan_key(adapter, b, image_size=32, subset=4).key)
     assert len(keys) == 1
     avg = create_backbone("test_vit", weights=path, layers="last1", pooling="avg")
@@ -102,7 +102,7 @@ def test_checkpoint_vit_last4_cls_avg_is_dinov2_linear_eval_features(vit_file, t
     assert result.exit_code == 0, result.output
     assert "layers [2, 3, 4, 5]" in result.stderr
     (entry,) = FeatureCache(home / "features").entries()
-    assert entry.backbone == "test_vit@dino_test_vit:last4:cls+avg"
+    assert entry.backbone == "test_vit@dino_test_vit[timm-preprocessing]:last4:cls+avg"
     adapter = get_dataset("mnist5k", None, False)
     t = build_eval_transform(entry.meta["inputs"]["transform"])
     x = torch.stack([t(adapter.open(i)) for i in entry.manifest().items("val")])
@@ -129,14 +129,16 @@ def test_cnn_layers_select_stages_global_average_pooled(tmp_path):
     model = timm.create_model("resnet18", num_classes=0).eval()
     path = tmp_path / "resnet18.safetensors"
     save_file(model.state_dict(), str(path))
-    b = create_backbone("resnet18", weights=path, layers="2,4")
+    b = create_backbone("resnet18", weights=path, weights_format="timm", layers="2,4")
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         got = b.model(x)
         feats = model.forward_intermediates(x, intermediates_only=True)
     want = torch.cat([feats[2].mean((2, 3)), feats[4].mean((2, 3))], dim=-1)
     assert b.dim == 128 + 512 and (got - want).abs().max().item() < TOL
-    assert b.identity["layers"] == [2, 4] and b.name == "resnet18@resnet18:2,4:avg"
+    assert (
+        b.identity["layers"] == [2, 4] and b.name == "resnet18@resnet18[timm-preprocessing]:2,4:avg"
+    )
 
 
 @pytest.mark.parametrize(
@@ -144,7 +146,7 @@ def test_cnn_layers_select_stages_global_average_pooled(tmp_path):
     [
         (
             ["--backbone", "resnet18", "--pooling", "cls+avg"],
-            "ViT option and resnet18@r18 is a CNN",
+            "ViT option and resnet18@r18[timm-preprocessing] is a CNN",
         ),
         (
             ["--backbone", "test_vit", "--layers", "6"],
@@ -163,13 +165,13 @@ def test_bad_layer_options_exit_2_with_one_line(args, message, vit_file, tmp_pat
     elif args[1] == "resnet18":
         p = tmp_path / "r18.safetensors"
         save_file(timm.create_model("resnet18", num_classes=0).state_dict(), str(p))
-        weights = ["--weights", str(p)]
+        weights = ["--weights", str(p), "--weights-format", "timm"]
     elif args[1].startswith("torchvision:"):
         import torchvision
 
         p = tmp_path / "r18tv.pth"
         torch.save(torchvision.models.resnet18().state_dict(), p)
-        weights = ["--weights", str(p)]
+        weights = ["--weights", str(p), "--weights-format", "torchvision"]
     result = run("extract", *FAST, *args, *weights, "--home", tmp_path / "home")
     assert result.exit_code == 2, result.output
     lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
@@ -182,7 +184,7 @@ def test_probe_rows_name_the_layers_and_pooling(vit_file, tmp_path):
     _, path = vit_file
     home = tmp_path / "home"
     fast = ["--dataset", "mnist5k", "--subset", "20", "--image-size", "32", "--workers", "0"]
-    name = "test_vit@dino_test_vit:last4:cls+avg"
+    name = "test_vit@dino_test_vit[timm-preprocessing]:last4:cls+avg"
     result = run(
         "extract",
         *fast,
