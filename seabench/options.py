@@ -254,9 +254,7 @@ WORKERS = Spec(
     min=0,
     max=256,
 )
-BATCH_SIZE = Spec(
-    "batch_size", "int", "Batch size.", "a batch size", "64", min=1, max=1 << 20
-)
+BATCH_SIZE = Spec("batch_size", "int", "Batch size.", "a batch size", "64", min=1, max=1 << 20)
 LR = Spec(
     "lr",
     "float",
@@ -267,9 +265,7 @@ LR = Spec(
     max=100,
     min_open=True,
 )
-WD = Spec(
-    "wd", "float", "Weight decay.", "a non-negative weight decay", "1e-6", min=0, max=100
-)
+WD = Spec("wd", "float", "Weight decay.", "a non-negative weight decay", "1e-6", min=0, max=100)
 MOMENTUM = Spec(
     "momentum",
     "float",
@@ -479,7 +475,6 @@ FINETUNE = table(
         "a batch size",
         "128",
         min=1,
-        max=1 << 20,
     ),
 )
 
@@ -519,6 +514,7 @@ RECIPE = table(
     Spec("data_root", "str", "Folder holding the datasets.", "a folder", "data"),
     Spec("description", "str", "What the recipe is for.", "a sentence", "my grid"),
 )
+
 
 def _weight_formats() -> tuple[str, ...]:
     from seabench.backbones.layouts import FORMATS

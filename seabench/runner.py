@@ -295,6 +295,27 @@ def _method_options(method: str, recipe) -> ProbeOptions:
     return probe_options(method, settings, seeds=recipe.seeds)
 
 
+def check_recipe(recipe) -> None:
+    """Build every method's options once, so that what the per-key schema cannot see (a
+    combination such as lbfgs without search and without l2) fails before any work, one line
+    per problem."""
+    from seabench.errors import SeabenchError
+
+    problems = []
+    for method in recipe.probe_methods:
+        try:
+            _method_options(method, recipe)
+        except SeabenchError as exc:
+            problems.append(f"method {method}: {exc}")
+    if "finetune" in recipe.augs:
+        try:
+            recipe.finetune_options(0).configs()
+        except SeabenchError as exc:
+            problems.append(f"[finetune]: {exc}")
+    if problems:
+        raise SeabenchError("\n".join(f"recipe {recipe.path}: {p}" for p in problems))
+
+
 def run_recipe(
     recipe,
     home: Home,
@@ -317,7 +338,7 @@ def run_recipe(
                 result = _extract_cell(home, recipe, spec, dataset, extract_progress)
             except SeabenchError as exc:
                 failures.append(f"{backbone} / {dataset}: {exc}")
-                log(f"[red]skip[/] {backbone} / {dataset}: {exc}")
+                log(f"skip {backbone} / {dataset}: {exc}")
                 continue
             entry = result.entry
             log(
@@ -328,7 +349,7 @@ def run_recipe(
                     else f"extracted {result.images} images in {result.seconds:.1f} s "
                     f"({result.images_per_second:.0f} img/s)"
                 )
-                + f" [dim]{entry.key}[/]"
+                + f" {entry.key}"
             )
         for method in recipe.probe_methods:
             try:
@@ -356,7 +377,7 @@ def run_recipe(
                     )
             except SeabenchError as exc:
                 failures.append(f"{backbone} / {dataset} / {method}: {exc}")
-                log(f"[red]failed[/] {backbone} / {dataset} / {method}: {exc}")
+                log(f"failed {backbone} / {dataset} / {method}: {exc}")
         if "finetune" not in recipe.augs:
             continue
         for seed in range(recipe.seeds):
@@ -376,7 +397,7 @@ def run_recipe(
                 )
             except SeabenchError as exc:
                 failures.append(f"{backbone} / {dataset} / finetune seed {seed}: {exc}")
-                log(f"[red]failed[/] {backbone} / {dataset} / finetune seed {seed}: {exc}")
+                log(f"failed {backbone} / {dataset} / finetune seed {seed}: {exc}")
                 break
             log(
                 f"finetune {backbone} / {dataset} seed {seed}: "

@@ -47,7 +47,7 @@ def option(spec: Spec, *param_decls: str, **kwargs):
     """``click.option`` for ``spec``: flag ``--name-with-dashes`` unless ``param_decls`` are given,
     the spec's type, range and help unless overridden."""
     kwargs.setdefault("help", spec.help)
-    if "type" not in kwargs and not kwargs.get("is_flag"):
+    if "type" not in kwargs and not kwargs.get("is_flag") and spec.kind != "bool":
         kwargs["type"] = click_type(spec)
     return click.option(*(param_decls or (spec.flag,)), cls=SpecOption, spec=spec, **kwargs)
 
@@ -56,12 +56,12 @@ def _param_name(param: click.Parameter | None) -> str:
     if param is None:
         return ""
     if isinstance(param, click.Option):
-        return max(param.opts, key=len)
+        return next((o for o in param.opts if o.startswith("--")), param.opts[0])
     return (param.human_readable_name or param.name or "").upper()
 
 
 def _sentence(text: str) -> str:
-    text = " ".join(text.split()).rstrip(".")
+    text = " ".join(text.split()).replace(". (", " (").rstrip(".")
     return text[:1].lower() + text[1:] if text[1:2].islower() or len(text) < 2 else text
 
 
