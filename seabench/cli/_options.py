@@ -72,7 +72,8 @@ def usage_line(exc: click.UsageError) -> str:
     in pixels, e.g. --image-size 224 (see seabench extract --help)".
     """
     ctx = exc.ctx
-    see = f"(see {ctx.command_path} --help)" if ctx is not None else "(see seabench --help)"
+    path = ["seabench", *(ctx.command_path.split()[1:] if ctx is not None else [])]
+    see = f"(see {' '.join(path)} --help)"
     param = getattr(exc, "param", None)
     name = _param_name(param)
     if isinstance(exc, click.MissingParameter):
