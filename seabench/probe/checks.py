@@ -102,7 +102,7 @@ def finite_configs(logits: torch.Tensor) -> list[bool]:
     return torch.isfinite(logits).flatten(1).all(dim=1).tolist()
 
 
-def check_fit(fit, aug: str, seed: int) -> None:
+def check_fit(fit, method: str, seed: int) -> None:
     """Refuse a fit whose chosen configuration (scored on val) or refit (scored on test) ended
     with non-finite scores: it diverged, and its chance-level score is no result."""
     if not torch.isfinite(fit.val_probs).all():
@@ -118,7 +118,7 @@ def check_fit(fit, aug: str, seed: int) -> None:
         if isinstance(hp.get(k), int | float) and not isinstance(hp[k], bool)
     )
     raise SeabenchError(
-        f"the probe diverged: --aug {aug} with {shown} (seed {seed}) ended with non-finite weights "
+        f"the probe diverged: {method} with {shown} (seed {seed}) ended with non-finite weights "
         f"or scores in {stage}; nothing was recorded: lower the learning rate or weight decay "
         "(--lr/--wd, or the recipe's [probe] lr, wd, lr_grid, wd_grid), or check the features' "
         "scale"
