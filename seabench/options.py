@@ -254,7 +254,7 @@ WORKERS = Spec(
     min=0,
     max=256,
 )
-BATCH_SIZE = Spec("batch_size", "int", "Batch size.", "a batch size", "64", min=1, max=1 << 20)
+BATCH_SIZE = Spec("batch_size", "int", "Batch size.", "a batch size", "64", min=1)
 LR = Spec(
     "lr",
     "float",
