@@ -20,22 +20,55 @@ HEAD = 'backbones = ["efficientnet_lite0"]\ndatasets = ["mnist5k"]\n'
 
 # (recipe text after the head, what the one line must contain) -- the cases as they were found
 CASES = {
-    "epochs -1": ('augs = ["none"]\n[probe]\nepochs = -1\n', "[probe] epochs = -1: must be an integer in 1<=x<="),
-    "subset -5": ('augs = ["none"]\n[extract]\nsubset = -5\n', "[extract] subset = -5: must be an integer >= 1"),
-    "image_size 0": ('augs = ["none"]\n[extract]\nimage_size = 0\n', "[extract] image_size = 0: must be an integer in 16<=x<=1024"),
-    "seeds true": ('augs = ["none"]\nseeds = true\n', "seeds = true: must be an integer in 1<=x<=1000"),
-    "unknown extract key": ('augs = ["none"]\n[extract]\nimgsize = 96\n', "unknown [extract] settings imgsize; known: batch_size"),
-    "image_size big": ('augs = ["none"]\n[extract]\nimage_size = "big"\n', '[extract] image_size = "big": must be an integer'),
-    "lr fast": ('augs = ["sea"]\n[probe]\nlr = "fast"\n', '[probe] lr = "fast": must be a finite number in 0<x<=100'),
-    "lr nan": ('augs = ["sea"]\n[probe]\nlr_grid = [0.2, nan]\n', "[probe] lr_grid = [0.2, nan]: must be a non-empty list"),
-    "max_steps x": ('augs = ["finetune"]\n[finetune]\nmax_steps = "x"\n', '[finetune] max_steps = "x": must be an integer'),
-    "formats string": ('augs = ["none"]\n[report]\nformats = "markdown"\n', '[report] formats = "markdown": must be a non-empty list, each one of: markdown, csv'),
-    "unknown aug": ('augs = ["none", "sae"]\n', 'augs = ["none", "sae"]: must be a non-empty list, each one of: none, sea'),
+    "epochs -1": (
+        'augs = ["none"]\n[probe]\nepochs = -1\n',
+        "[probe] epochs = -1: must be an integer in 1<=x<=",
+    ),
+    "subset -5": (
+        'augs = ["none"]\n[extract]\nsubset = -5\n',
+        "[extract] subset = -5: must be an integer >= 1",
+    ),
+    "image_size 0": (
+        'augs = ["none"]\n[extract]\nimage_size = 0\n',
+        "[extract] image_size = 0: must be an integer in 16<=x<=1024",
+    ),
+    "seeds true": (
+        'augs = ["none"]\nseeds = true\n',
+        "seeds = true: must be an integer in 1<=x<=1000",
+    ),
+    "unknown extract key": (
+        'augs = ["none"]\n[extract]\nimgsize = 96\n',
+        "unknown [extract] settings imgsize; known: batch_size",
+    ),
+    "image_size big": (
+        'augs = ["none"]\n[extract]\nimage_size = "big"\n',
+        '[extract] image_size = "big": must be an integer',
+    ),
+    "lr fast": (
+        'augs = ["sea"]\n[probe]\nlr = "fast"\n',
+        '[probe] lr = "fast": must be a finite number in 0<x<=100',
+    ),
+    "lr nan": (
+        'augs = ["sea"]\n[probe]\nlr_grid = [0.2, nan]\n',
+        "[probe] lr_grid = [0.2, nan]: must be a non-empty list",
+    ),
+    "max_steps x": (
+        'augs = ["finetune"]\n[finetune]\nmax_steps = "x"\n',
+        '[finetune] max_steps = "x": must be an integer',
+    ),
+    "formats string": (
+        'augs = ["none"]\n[report]\nformats = "markdown"\n',
+        '[report] formats = "markdown": must be a non-empty list, each one of: markdown, csv',
+    ),
+    "unknown aug": (
+        'augs = ["none", "sae"]\n',
+        'augs = ["none", "sae"]: must be a non-empty list, each one of: none, sea',
+    ),
     "bad format": (
         'augs = ["none"]\nbackbones = [{name = "m", arch = "resnet50", format = "mocov9"}]\n',
         'backbones[0] format = "mocov9": must be one of: auto',
     ),
-}  # fmt: skip
+}
 
 
 def run_recipe(tmp_path, text: str, *extra: str):
