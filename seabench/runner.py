@@ -225,30 +225,19 @@ def recorded_seeds(home: Home, features_key: str, aug: str, opts_hash: str) -> s
 
 def probe_options(aug: str, settings: dict, seeds: int = 1) -> ProbeOptions:
     """ProbeOptions from a flat dict (recipe [probe] table or CLI flags)."""
+    from dataclasses import fields
+
     from seabench.errors import SeabenchError
+    from seabench.options import PROBE
     from seabench.probe import ProbeOptions, TrainSettings
 
     s = dict(settings)
-    train_keys = {"epochs", "batch_size", "momentum", "alpha", "lamda", "delta"}
-    opt_keys = {
-        "search",
-        "prune",
-        "lr",
-        "wd",
-        "strength",
-        "lr_grid",
-        "wd_grid",
-        "strength_grid",
-        "device",
-        "solver",
-        "l2",
-        "l2_grid",
-    }
-    unknown = set(s) - train_keys - opt_keys
+    train_keys = {f.name for f in fields(TrainSettings)}
+    unknown = set(s) - set(PROBE)
     if unknown:
         raise SeabenchError(
             f"unknown probe settings {', '.join(sorted(unknown))}; "
-            f"known: {', '.join(sorted(train_keys | opt_keys))}"
+            f"known: {', '.join(sorted(PROBE))}"
         )
     train = TrainSettings(**{k: s.pop(k) for k in list(s) if k in train_keys})
     for k in ("lr_grid", "wd_grid", "strength_grid", "l2_grid"):

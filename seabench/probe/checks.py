@@ -21,28 +21,12 @@ SCALE_LIMIT = 1e6
 
 
 def check_options(opts) -> None:
-    """Every hyperparameter of a ``ProbeOptions`` within the bounds of its option spec."""
-    s = opts.settings
-    values = {
-        "lr": opts.lr,
-        "wd": opts.wd,
-        "strength": opts.strength,
-        "lr_grid": opts.lr_grid,
-        "wd_grid": opts.wd_grid,
-        "strength_grid": opts.strength_grid,
-        "l2": opts.l2,
-        "l2_grid": opts.l2_grid,
-        "epochs": s.epochs,
-        "batch_size": s.batch_size,
-        "momentum": s.momentum,
-        "alpha": s.alpha,
-        "lamda": s.lamda,
-        "delta": s.delta,
-    }
-    for key, value in values.items():
+    """Every setting of a ``ProbeOptions`` (and its ``TrainSettings``) that has a spec in
+    ``seabench.options.PROBE`` within the spec's type and bounds."""
+    for key, spec in PROBE.items():
+        value = getattr(opts, key, getattr(opts.settings, key, None))
         if value is None:
             continue
-        spec = PROBE[key]
         plain = list(value) if isinstance(value, tuple | list) else value
         if spec.kind == "float":
             plain = [_float(v) for v in plain] if isinstance(plain, list) else _float(plain)
