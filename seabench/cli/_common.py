@@ -80,6 +80,9 @@ class SeabenchGroup(click.Group):
         except click.ClickException as exc:
             print_error(exc.format_message())
             sys.exit(exc.exit_code)
+        except SeabenchError as exc:  # raised while parsing (an option's callback)
+            print_error(str(exc))
+            sys.exit(2)
         except click.Abort:
             err.print("aborted", highlight=False)
             sys.exit(1)
