@@ -39,8 +39,12 @@ def args_for(d):
     ]
 
 
+def runner() -> CliRunner:
+    return CliRunner(env={"SEABENCH_NO_PROGRESS": "1"})  # stderr: the messages only
+
+
 def probe(d, *extra):
-    return CliRunner().invoke(cli, ["probe", *args_for(d), *extra, "--home", str(d / "h")])
+    return runner().invoke(cli, ["probe", *args_for(d), *extra, "--home", str(d / "h")])
 
 
 def nothing_recorded(d) -> bool:
@@ -112,7 +116,7 @@ def test_zero_row_features_name_the_split(files, split):
         i = args.index(f"--{split}-features")
         args[i + 1] = str(files / "empty_x.pt")
         args[i + 3] = str(files / "empty_y.pt")
-    res = CliRunner().invoke(cli, ["probe", *args, *FAST, "--home", str(files / "h")])
+    res = runner().invoke(cli, ["probe", *args, *FAST, "--home", str(files / "h")])
     line = one_error(res)
     assert f"{split} split has no rows (features of shape (0, 12))" in line, line
     assert nothing_recorded(files)
