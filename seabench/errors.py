@@ -7,3 +7,7 @@ class SeabenchError(Exception):
 
 class DataNotFoundError(SeabenchError):
     """A dataset, checkpoint or cache entry the user asked for is not where it should be."""
+
+
+class SeabenchWarning(UserWarning):
+    """Input that is suspicious but usable: the CLI prints it as one ``warning:`` line."""

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from seabench.errors import SeabenchError
+from seabench.options import BACKBONE_TABLE
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -43,7 +44,7 @@ KNOWN_KEYS = {
     "description",
     "vars",
 }
-BACKBONE_KEYS = {"name", "arch", "weights", "format", "pooling"}
+BACKBONE_KEYS = set(BACKBONE_TABLE)
 SPECIAL_METHODS = ("lbfgs", "finetune")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -110,6 +111,62 @@ def expand(value, variables: dict[str, str], where: str):
     return value
 
 
+def check_document(doc: dict) -> list[str]:
+    """Every problem of a recipe document (after ``${VAR}`` expansion), one line each."""
+    from seabench import options
+
+    problems = options.validate_table(
+        "", doc, options.RECIPE, known=KNOWN_KEYS - {"vars"}, unknown_label="keys"
+    )
+    for key in ("backbones", "datasets", "augs"):
+        if key not in doc:
+            example = options.RECIPE[key].example if key != "backbones" else "efficientnet_lite0"
+            problems.append(f'{key!r} is missing: add {key} = ["{example}"]')
+    backbones = doc.get("backbones")
+    if "backbones" in doc and (not isinstance(backbones, list) or not backbones):
+        problems.append(
+            f"backbones = {options.toml_value(backbones)}: must be a non-empty list of names "
+            'or tables {name, arch, weights, format}, e.g. backbones = ["efficientnet_lite0"]'
+        )
+    elif isinstance(backbones, list):
+        names = []
+        for i, b in enumerate(backbones):
+            if isinstance(b, dict):
+                problems += options.validate_table(
+                    f"backbones[{i}]",
+                    b,
+                    options.BACKBONE_TABLE,
+                    unknown_label="backbone keys",
+                )
+                if not (b.get("name") or b.get("arch")):
+                    problems.append(f"backbones[{i}]: a backbone table needs a 'name' (or 'arch')")
+                names.append(b.get("name") or b.get("arch"))
+            elif isinstance(b, str) and b.strip():
+                names.append(b.strip())
+            else:
+                problems.append(
+                    f"backbones[{i}] = {options.toml_value(b)}: a backbone is a name or a "
+                    "table {name, arch, weights, format}"
+                )
+        dup = next((n for n in names if n and names.count(n) > 1), None)
+        if dup:
+            problems.append(
+                f"backbone name {dup!r} appears twice; give each backbone table its own 'name'"
+            )
+    for key, specs in (
+        ("extract", options.EXTRACT),
+        ("probe", options.PROBE),
+        ("finetune", options.FINETUNE),
+        ("report", options.REPORT),
+    ):
+        value = doc.get(key, {})
+        if not isinstance(value, dict):
+            problems.append(f"{key} = {options.toml_value(value)}: [{key}] must be a table")
+        else:
+            problems += options.validate_table(f"[{key}]", value, specs)
+    return problems
+
+
 @dataclass
 class Recipe:
     path: Path
@@ -126,49 +183,30 @@ class Recipe:
 
     @classmethod
     def load(cls, path: str | Path) -> Recipe:
+        """Read and check the whole recipe against the option specs (``seabench.options``)
+        before any work; every problem is one line of the error, naming table, key and the
+        allowed values."""
         path = Path(path)
         if not path.is_file():
             raise SeabenchError(f"recipe {path} does not exist; see recipes/ for examples")
         try:
             doc = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise SeabenchError(f"recipe {path} is not valid TOML: {exc}") from exc
-        unknown = set(doc) - KNOWN_KEYS
-        if unknown:
-            raise SeabenchError(
-                f"recipe {path}: unknown keys {', '.join(sorted(unknown))}; "
-                f"known keys: {', '.join(sorted(KNOWN_KEYS))}"
-            )
         variables = doc.pop("vars", {})
         if not isinstance(variables, dict):
             raise SeabenchError(f'recipe {path}: [vars] must be a table of NAME = "value"')
         doc = expand(doc, variables, f"recipe {path}")
-        for key in ("backbones", "datasets", "augs"):
-            if not isinstance(doc.get(key), list) or not doc[key]:
-                raise SeabenchError(f"recipe {path}: {key!r} must be a non-empty list")
-        for key in ("datasets", "augs"):
-            if not all(isinstance(v, str) and v for v in doc[key]):
-                raise SeabenchError(f"recipe {path}: {key!r} must be a list of names")
-        for key in ("extract", "probe", "finetune", "report"):
-            if not isinstance(doc.get(key, {}), dict):
-                raise SeabenchError(f"recipe {path}: [{key}] must be a table")
+        problems = check_document(doc)
+        if problems:
+            raise SeabenchError("\n".join(f"recipe {path}: {p}" for p in problems))
         specs = [BackboneSpec.parse(b, f"recipe {path}") for b in doc["backbones"]]
-        names = [s.name for s in specs]
-        dup = next((n for n in names if names.count(n) > 1), None)
-        if dup:
-            raise SeabenchError(
-                f"recipe {path}: backbone name {dup!r} appears twice; give each "
-                "backbone table its own 'name'"
-            )
-        seeds = doc.get("seeds", 1)
-        if not isinstance(seeds, int) or seeds < 1:
-            raise SeabenchError(f"recipe {path}: 'seeds' must be a positive integer")
         return cls(
             path,
             specs,
             doc["datasets"],
             doc["augs"],
-            seeds,
+            doc.get("seeds", 1),
             doc.get("extract", {}),
             doc.get("probe", {}),
             doc.get("finetune", {}),

@@ -239,30 +239,19 @@ def recorded_seeds(home: Home, features_key: str, aug: str, opts_hash: str) -> s
 
 def probe_options(aug: str, settings: dict, seeds: int = 1) -> ProbeOptions:
     """ProbeOptions from a flat dict (recipe [probe] table or CLI flags)."""
+    from dataclasses import fields
+
     from seabench.errors import SeabenchError
+    from seabench.options import PROBE
     from seabench.probe import ProbeOptions, TrainSettings
 
     s = dict(settings)
-    train_keys = {"epochs", "batch_size", "momentum", "alpha", "lamda", "delta"}
-    opt_keys = {
-        "search",
-        "prune",
-        "lr",
-        "wd",
-        "strength",
-        "lr_grid",
-        "wd_grid",
-        "strength_grid",
-        "device",
-        "solver",
-        "l2",
-        "l2_grid",
-    }
-    unknown = set(s) - train_keys - opt_keys
+    train_keys = {f.name for f in fields(TrainSettings)}
+    unknown = set(s) - set(PROBE)
     if unknown:
         raise SeabenchError(
             f"unknown probe settings {', '.join(sorted(unknown))}; "
-            f"known: {', '.join(sorted(train_keys | opt_keys))}"
+            f"known: {', '.join(sorted(PROBE))}"
         )
     train = TrainSettings(**{k: s.pop(k) for k in list(s) if k in train_keys})
     for k in ("lr_grid", "wd_grid", "strength_grid", "l2_grid"):
@@ -309,6 +298,27 @@ def _method_options(method: str, recipe) -> ProbeOptions:
     return probe_options(method, settings, seeds=recipe.seeds)
 
 
+def check_recipe(recipe) -> None:
+    """Build every method's options once, so that what the per-key schema cannot see (a
+    combination such as lbfgs without search and without l2) fails before any work, one line
+    per problem."""
+    from seabench.errors import SeabenchError
+
+    problems = []
+    for method in recipe.probe_methods:
+        try:
+            _method_options(method, recipe)
+        except SeabenchError as exc:
+            problems.append(f"method {method}: {exc}")
+    if "finetune" in recipe.augs:
+        try:
+            recipe.finetune_options(0).configs()
+        except SeabenchError as exc:
+            problems.append(f"[finetune]: {exc}")
+    if problems:
+        raise SeabenchError("\n".join(f"recipe {recipe.path}: {p}" for p in problems))
+
+
 def run_recipe(
     recipe,
     home: Home,
@@ -331,7 +341,7 @@ def run_recipe(
                 result = _extract_cell(home, recipe, spec, dataset, extract_progress)
             except SeabenchError as exc:
                 failures.append(f"{backbone} / {dataset}: {exc}")
-                log(f"[red]skip[/] {backbone} / {dataset}: {exc}")
+                log(f"skip {backbone} / {dataset}: {exc}")
                 continue
             entry = result.entry
             log(
@@ -342,7 +352,7 @@ def run_recipe(
                     else f"extracted {result.images} images in {result.seconds:.1f} s "
                     f"({result.images_per_second:.0f} img/s)"
                 )
-                + f" [dim]{entry.key}[/]"
+                + f" {entry.key}"
             )
         for method in recipe.probe_methods:
             try:
@@ -370,7 +380,7 @@ def run_recipe(
                     )
             except SeabenchError as exc:
                 failures.append(f"{backbone} / {dataset} / {method}: {exc}")
-                log(f"[red]failed[/] {backbone} / {dataset} / {method}: {exc}")
+                log(f"failed {backbone} / {dataset} / {method}: {exc}")
         if "finetune" not in recipe.augs:
             continue
         for seed in range(recipe.seeds):
@@ -390,7 +400,7 @@ def run_recipe(
                 )
             except SeabenchError as exc:
                 failures.append(f"{backbone} / {dataset} / finetune seed {seed}: {exc}")
-                log(f"[red]failed[/] {backbone} / {dataset} / finetune seed {seed}: {exc}")
+                log(f"failed {backbone} / {dataset} / finetune seed {seed}: {exc}")
                 break
             log(
                 f"finetune {backbone} / {dataset} seed {seed}: "

@@ -70,10 +70,11 @@ def test_no_progress_env_silences_piped_lines(monkeypatch):
     assert lines_of(run) == []
 
 
-def test_piped_extract_and_probe_print_progress_lines(tiny_home, monkeypatch):
+def test_piped_extract_and_probe_print_progress_lines(tiny_home, tmp_path, monkeypatch):
     monkeypatch.delenv("SEABENCH_NO_PROGRESS", raising=False)
     runner = CliRunner()
-    home = str(tiny_home.root)
+    home = str(tmp_path / "home")
+    shutil.copytree(tiny_home.root, home)  # the shared fixture stays untouched
     args = ["--dataset", "mnist5k", "--backbone", "efficientnet_lite0", "--home", home]
     done = runner.invoke(cli, ["extract", *args, "--image-size", "32", "--subset", "200"])
     assert done.exit_code == 0, done.output

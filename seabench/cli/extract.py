@@ -7,6 +7,7 @@ import os
 import click
 from rich.markup import escape
 
+from seabench import options
 from seabench.cli._common import (
     CONTEXT,
     _home,
@@ -15,16 +16,14 @@ from seabench.cli._common import (
     home_option,
     progress_bar,
 )
+from seabench.cli._options import option
+
+EXTRACT = options.EXTRACT
 
 
 @click.command(context_settings=CONTEXT)
-@click.option("--dataset", required=True, help="Dataset name (see `seabench datasets`).")
-@click.option(
-    "--backbone",
-    required=True,
-    help="Offline, timm or torchvision name, hf-hub:ORG/NAME, open_clip:ARCH/PRETRAINED or "
-    "hf:ORG/NAME (see `seabench backbones`).",
-)
+@option(options.DATASET, required=True)
+@option(options.BACKBONE, required=True)
 @click.option("--weights", type=click.Path(dir_okay=False), help="Checkpoint file to load.")
 @click.option(
     "--weights-format",
@@ -32,19 +31,8 @@ from seabench.cli._common import (
     show_default=True,
     help="Layout of --weights (see `seabench backbones`).",
 )
-@click.option(
-    "--pooling",
-    type=click.Choice(["cls", "avg", "cls+avg"]),
-    default=None,
-    help="ViT features: class token, averaged patch tokens, or both (class tokens of the "
-    "selected blocks + average patch token of the last one); default: the model's.",
-)
-@click.option(
-    "--layers",
-    default=None,
-    help="Blocks to read (ViTs) or stages (CNNs): last1 (default), lastK, or 0-based N,M,...; "
-    "concatenated. --layers last4 --pooling cls+avg is DINOv2's linear-eval feature.",
-)
+@option(EXTRACT["pooling"], default=None)
+@option(options.LAYERS, default=None)
 @click.option(
     "--data-root",
     type=click.Path(file_okay=False),
@@ -52,58 +40,16 @@ from seabench.cli._common import (
     show_default=True,
     help="Folder holding the datasets in their original layouts.",
 )
-@click.option("--download", is_flag=True, help="Download the dataset where torchvision can.")
-@click.option(
-    "--image-size",
-    type=click.IntRange(16, 1024),
-    default=None,
-    help="Crop size; default: the backbone's own (224 for most).",
-)
-@click.option(
-    "--crop-pct",
-    type=click.FloatRange(0.1, 1.0),
-    default=None,
-    help="Resize to size / crop-pct before the centre crop; default: the backbone's.",
-)
-@click.option(
-    "--dtype",
-    type=click.Choice(["fp16", "fp32"]),
-    default="fp16",
-    show_default=True,
-    help="Storage dtype of the cached features.",
-)
-@click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
-@click.option(
-    "--workers",
-    type=click.IntRange(0),
-    default=None,
-    help="Data-loading processes; default: sized to the machine.",
-)
-@click.option(
-    "--subset",
-    type=click.IntRange(1),
-    default=None,
-    help="Only the first N items of each split (a smoke test; its own cache entry).",
-)
-@click.option("--device", default=None, help="cpu, cuda, cuda:1 ...; default: cuda if available.")
-@click.option(
-    "--chunk-size",
-    type=click.IntRange(1),
-    default=None,
-    hidden=True,
-    envvar="SEABENCH_CHUNK_SIZE",
-    help="Images per resumable chunk (default 1024).",
-)
-@click.option(
-    "--views",
-    type=click.Choice(["none", "rot4", "flip2", "crops5"]),
-    default="none",
-    show_default=True,
-    help="Fixed views of each image, stored as (N, M, d) for `probe --aug views|sla`: "
-    "rot4 = 0/90/180/270 degree rotations, flip2 = identity + mirror, crops5 = "
-    "four corner and centre crops. One forward pass per view (M times the "
-    "compute; --batch-size counts images); its own cache entry.",
-)
+@option(EXTRACT["download"], is_flag=True)
+@option(EXTRACT["image_size"], default=None)
+@option(EXTRACT["crop_pct"], default=None)
+@option(EXTRACT["dtype"], default="fp16", show_default=True)
+@option(EXTRACT["batch_size"], default=64, show_default=True)
+@option(EXTRACT["workers"], default=None)
+@option(EXTRACT["subset"], default=None)
+@option(EXTRACT["device"], default=None)
+@option(EXTRACT["chunk_size"], default=None, hidden=True, envvar="SEABENCH_CHUNK_SIZE")
+@option(EXTRACT["views"], default="none", show_default=True)
 @home_option
 def extract(
     dataset,
@@ -174,14 +120,16 @@ def extract(
         + (f", weights sha256 {ident['weights_sha256'][:12]}" if "weights_sha256" in ident else ""),
         highlight=False,
         soft_wrap=True,
+        markup=False,
     )
     err.print(f"preprocessing: {_preprocessing(e.meta['inputs']['transform'])}", highlight=False)
     if result.cached:
-        err.print(f"cached: {e.path} (no extraction needed)")
+        err.print(f"cached: {e.path} (no extraction needed)", markup=False)
     else:
         err.print(
             f"extracted {result.images} images in {result.seconds:.1f} s "
-            f"({result.images_per_second:.1f} images/s) -> {e.path}"
+            f"({result.images_per_second:.1f} images/s) -> {e.path}",
+            markup=False,
         )
         if result.resumed:
             err.print(
@@ -192,6 +140,7 @@ def extract(
         f"counts {e.meta['counts']}, dim {e.meta['dim']}{views}, key {e.key}",
         highlight=False,
         soft_wrap=True,
+        markup=False,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from seabench import options
 from seabench.cli._common import (
     CONTEXT,
     _home,
@@ -12,11 +13,14 @@ from seabench.cli._common import (
     home_option,
     progress_bar,
 )
+from seabench.cli._options import option
+
+FINETUNE = options.FINETUNE
 
 
 @click.command(context_settings=CONTEXT)
-@click.option("--dataset", required=True, help="Dataset name (see `seabench datasets`).")
-@click.option("--backbone", required=True, help="Offline name, timm or torchvision model name.")
+@option(options.DATASET, required=True)
+@option(options.BACKBONE, required=True)
 @click.option("--weights", type=click.Path(dir_okay=False), help="Checkpoint file to load.")
 @click.option(
     "--weights-format",
@@ -32,56 +36,16 @@ from seabench.cli._common import (
     show_default=True,
     help="Folder holding the datasets in their original layouts.",
 )
-@click.option(
-    "--max-steps",
-    type=click.IntRange(1),
-    default=5000,
-    show_default=True,
-    help="Step budget of each run (the cosine schedule spans it).",
-)
-@click.option(
-    "--grid",
-    type=click.Choice(["full", "small"]),
-    default="full",
-    show_default=True,
-    help="full: lr in logspace(-4,-1,4) x wd in {0}+logspace(-6,-3,4)/lr, selected on "
-    "val; small: one configuration (lr 0.01, wd 0).",
-)
-@click.option(
-    "--lr",
-    "lrs",
-    type=click.FloatRange(0, min_open=True),
-    multiple=True,
-    help="Explicit learning rates to search (repeatable).",
-)
-@click.option(
-    "--wd",
-    "wds",
-    type=click.FloatRange(0),
-    multiple=True,
-    help="Explicit weight decays to search (repeatable).",
-)
-@click.option("--batch-size", type=click.IntRange(2), default=64, show_default=True)
-@click.option(
-    "--image-size",
-    type=click.IntRange(16, 1024),
-    default=None,
-    help="Crop size; default: the backbone's own (224 for most).",
-)
-@click.option(
-    "--subset",
-    type=click.IntRange(1),
-    default=None,
-    help="Only about N items of each split (a smoke test; its own split).",
-)
-@click.option("--seeds", type=click.IntRange(1), default=1, show_default=True)
-@click.option(
-    "--workers",
-    type=click.IntRange(0),
-    default=None,
-    help="Data-loading processes; default: sized to the machine.",
-)
-@click.option("--device", default=None, help="cpu, cuda, cuda:1 ...; default: cuda if available.")
+@option(FINETUNE["max_steps"], default=5000, show_default=True)
+@option(FINETUNE["grid"], default="full", show_default=True)
+@option(FINETUNE["lr"], "--lr", "lrs", multiple=True)
+@option(FINETUNE["wd"], "--wd", "wds", multiple=True)
+@option(FINETUNE["batch_size"], default=64, show_default=True)
+@option(FINETUNE["image_size"], default=None)
+@option(FINETUNE["subset"], default=None)
+@option(options.SEEDS, default=1, show_default=True)
+@option(FINETUNE["workers"], default=None)
+@option(FINETUNE["device"], default=None)
 @home_option
 def finetune(
     dataset,
@@ -147,7 +111,7 @@ def finetune(
                 label=label,
                 skip_recorded=True,
                 progress=finetune_callback(bar),
-                log=lambda m: bar.console.print(m),
+                log=lambda m: bar.console.print(m, highlight=False, markup=False),
             )
         val = "-" if row["val"] is None else f"{row['val']:.2f}"
         err.print(
@@ -158,4 +122,5 @@ def finetune(
             f"{row['configs_searched'] or 1} config(s), {row['wall_seconds']:.1f} s",
             highlight=False,
             soft_wrap=True,
+            markup=False,
         )

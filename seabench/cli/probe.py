@@ -6,6 +6,7 @@ import json
 
 import click
 
+from seabench import options
 from seabench.cli._common import (
     CONTEXT,
     _choice,
@@ -15,99 +16,45 @@ from seabench.cli._common import (
     probe_callback,
     progress_bar,
 )
+from seabench.cli._options import option
 from seabench.errors import SeabenchError
+
+PROBE = options.PROBE
 
 
 @click.command(context_settings=CONTEXT)
-@click.option(
-    "--dataset",
+@option(
+    options.DATASET,
     default=None,
     help="Dataset of the cached features (with feature files: the rows' name).",
 )
-@click.option(
-    "--backbone",
+@option(
+    options.BACKBONE,
     default=None,
     help="Backbone of the cached features; a,b,c with --ensemble (with feature files: "
     "the rows' name).",
 )
-@click.option(
-    "--image-size",
-    type=int,
+@option(
+    options.IMAGE_SIZE,
     default=None,
     help="Pick the cache entry of this crop size (default: the newest).",
 )
-@click.option(
-    "--aug",
-    default="sea",
-    show_default=True,
-    help="Feature augmentation: none, sea, adv, random, noise, dropout, mixup, nn; "
-    "on multi-view features (extract --views) also views, sla, sla+sea.",
-)
-@click.option(
-    "--search/--no-search",
-    default=True,
-    show_default=True,
-    help="Search lr x wd (x strength) on val, or train one configuration.",
-)
-@click.option(
-    "--prune/--no-prune",
-    default=True,
-    show_default=True,
-    help="Searches of 12+ configurations keep the better half on val at half the epochs "
-    "(the kept ones train exactly as in a full search); --no-prune trains every one.",
-)
-@click.option("--seeds", type=click.IntRange(1), default=1, show_default=True)
-@click.option("--epochs", type=click.IntRange(1), default=100, show_default=True)
-@click.option("--batch-size", type=click.IntRange(1), default=256, show_default=True)
-@click.option(
-    "--lr",
-    type=click.FloatRange(0, min_open=True),
-    default=1.6,
-    show_default=True,
-    help="With --no-search.",
-)
-@click.option(
-    "--wd", type=click.FloatRange(0), default=1e-6, show_default=True, help="With --no-search."
-)
-@click.option(
-    "--eta",
-    "--strength",
-    "strength",
-    type=click.FloatRange(0),
-    default=None,
-    help="Augmentation strength with --no-search (SeA's eta; default 0.8).",
-)
-@click.option(
-    "--alpha",
-    type=click.FloatRange(0, min_open=True),
-    default=0.01,
-    show_default=True,
-    help="SeA attention temperature.",
-)
-@click.option(
-    "--lamda",
-    type=click.FloatRange(0, min_open=True),
-    default=0.1,
-    show_default=True,
-    help="Loss temperature.",
-)
-@click.option("--delta", type=float, default=0.0, show_default=True, help="Logit margin.")
-@click.option("--device", default=None, help="cpu or cuda; default: cuda if available.")
+@option(options.AUG, default="sea", show_default=True)
+@option(PROBE["search"], "--search/--no-search", default=True, show_default=True)
+@option(PROBE["prune"], "--prune/--no-prune", default=True, show_default=True)
+@option(options.SEEDS, default=1, show_default=True)
+@option(PROBE["epochs"], default=100, show_default=True)
+@option(PROBE["batch_size"], default=256, show_default=True)
+@option(PROBE["lr"], default=1.6, show_default=True)
+@option(PROBE["wd"], default=1e-6, show_default=True)
+@option(PROBE["strength"], "--eta", "--strength", "strength", default=None)
+@option(PROBE["alpha"], default=0.01, show_default=True)
+@option(PROBE["lamda"], default=0.1, show_default=True)
+@option(PROBE["delta"], default=0.0, show_default=True)
+@option(PROBE["device"], default=None, help="cpu or cuda; default: cuda if available.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per result row.")
-@click.option(
-    "--solver",
-    type=click.Choice(["sgd", "lbfgs"]),
-    default="sgd",
-    show_default=True,
-    help="sgd: the batched probe with --aug; lbfgs: classic logistic regression "
-    "(standardised features, L2 weight in logspace(-6, 5, 45) chosen on val).",
-)
-@click.option(
-    "--l2",
-    type=click.FloatRange(0, min_open=True),
-    default=None,
-    help="L2 weight (1/C) of --solver lbfgs with --no-search.",
-)
+@option(PROBE["solver"], default="sgd", show_default=True)
+@option(PROBE["l2"], default=None)
 @click.option(
     "--ensemble",
     type=click.Choice(["concat", "logits"]),
@@ -284,4 +231,5 @@ def probe(
             f"val {r['val']:.2f}  test {r['test']:.2f} ({r['metric']}), " + _choice(r),
             highlight=False,
             soft_wrap=True,
+            markup=False,
         )

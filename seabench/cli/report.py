@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import click
 
+from seabench import options
 from seabench.cli._common import (
     CONTEXT,
     _home,
     _write_report,
     home_option,
 )
+from seabench.cli._options import option
 from seabench.errors import SeabenchError
+
+REPORT = options.REPORT
 
 
 @click.command(context_settings=CONTEXT)
-@click.option(
+@option(
+    REPORT["formats"],
     "--format",
     "formats",
     multiple=True,
-    type=click.Choice(["markdown", "csv", "latex", "html", "json", "all"]),
-    help="Also write the report in this format (repeatable; `all` for every one).",
 )
 @click.option(
     "--out",
@@ -36,13 +39,7 @@ from seabench.errors import SeabenchError
     help="CSV of published numbers (backbone,dataset,method,metric,value,source) shown "
     "as their own external columns; see examples/baselines.csv.",
 )
-@click.option(
-    "--margin",
-    type=click.FloatRange(0),
-    default=1.0,
-    show_default=True,
-    help="Count the tasks where linear+SeA is within this many points of fine-tuning.",
-)
+@option(REPORT["margin"], default=1.0, show_default=True)
 @home_option
 def report(formats, out, dataset, backbone, baselines, margin, home):
     """Tables of linear vs linear+SeA vs fine-tuning per backbone and dataset, with costs.

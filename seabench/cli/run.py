@@ -14,6 +14,7 @@ from seabench.cli._common import (
     extract_callback,
     finetune_callback,
     home_option,
+    print_error,
     probe_callback,
     progress_bar,
 )
@@ -35,15 +36,19 @@ def run(recipe, dry_run, home):
       seabench run recipes/quickstart.toml
       DATA_ROOT=~/data CKPT_DIR=~/ckpt seabench run recipes/paper.toml --dry-run
     """
+    from seabench import report as rep
     from seabench import runner
     from seabench.recipe import Recipe
     from seabench.results import ResultsStore
 
     r = Recipe.load(recipe)
+    runner.check_recipe(r)
     h = _home(home)
     err.print(
         f"recipe {r.path.name}: {len(r.backbones)} backbone(s) x {len(r.datasets)} "
-        f"dataset(s) x {len(r.augs)} method(s) x {r.seeds} seed(s); home {h.root}"
+        f"dataset(s) x {len(r.augs)} method(s) x {r.seeds} seed(s); home {h.root}",
+        highlight=False,
+        markup=False,
     )
     if dry_run:
         for line in runner.plan_recipe(r, h):
@@ -53,7 +58,7 @@ def run(recipe, dry_run, home):
         failures = runner.run_recipe(
             r,
             h,
-            lambda m: bar.console.print(m, highlight=False),
+            lambda m: bar.console.print(m, highlight=False, markup=False),
             extract_callback(bar),
             probe_callback(bar),
             finetune_callback(bar),
@@ -62,14 +67,18 @@ def run(recipe, dry_run, home):
     if not rows.empty:
         rows = rows[rows["dataset"].isin(r.datasets) & rows["backbone"].isin(r.backbone_names)]
     if not rows.empty:
+        formats = r.report.get("formats", ["markdown", "csv"])
         _write_report(
             h,
             rows,
-            tuple(r.report.get("formats", ("markdown", "csv"))),
+            rep.FORMATS if "all" in formats else tuple(formats),
             margin=float(r.report.get("margin", 1.0)),
         )
     if failures:
-        err.print(f"[bold red]{len(failures)} cell(s) failed:[/]")
         for f in failures:
-            err.print(f"  {f}", highlight=False)
-        sys.exit(1 if rows.empty else 0)
+            print_error(f)
+        print_error(
+            f"{len(failures)} cell(s) of the recipe failed (listed above); the other cells' "
+            "results are kept: fix the cause and run the same command again"
+        )
+        sys.exit(2)

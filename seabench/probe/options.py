@@ -6,6 +6,7 @@ import itertools
 from dataclasses import dataclass, field
 
 from seabench.probe.augment import get_augmentation
+from seabench.probe.checks import check_options
 from seabench.probe.lbfgs import L2_GRID
 from seabench.probe.multiview import check_aug, parse
 from seabench.probe.registry import get_method
@@ -40,6 +41,7 @@ class ProbeOptions:
         method = get_method(self.solver)
         if method.check is not None:
             method.check(self)
+        check_options(self)
 
     def grid(self) -> list[tuple[float, float, float]]:
         """The (lr, wd, strength) configurations of the SGD solver."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import seabench.probe.methods  # noqa: F401  (registers every method)
+from seabench.probe.checks import check_fit
 from seabench.probe.methods.lbfgs import fit_lbfgs
 from seabench.probe.methods.sgd import PRUNE_MIN_CONFIGS, fit_sgd
 from seabench.probe.metrics import score
@@ -57,7 +58,11 @@ def fit(
     progress: Callable[[str, int], None] | None = None,
 ) -> Fit:
     """Selection on val and refit on train+val with the method (solver) of ``opts``."""
-    return get_method(opts.solver).fit(s, fs, opts, seed, progress)
+    result = get_method(opts.solver).fit(s, fs, opts, seed, progress)
+    check_fit(
+        result, f"--aug {opts.aug}" if opts.solver == "sgd" else f"--solver {opts.solver}", seed
+    )
+    return result
 
 
 def run_probe(

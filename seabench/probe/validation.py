@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from seabench.errors import SeabenchError
+from seabench.probe.checks import check_not_empty, warn_scale
 from seabench.probe.metrics import check_metric
 
 if TYPE_CHECKING:
@@ -24,13 +25,12 @@ def _check_split(name: str, x: torch.Tensor, y: torch.Tensor, fs: FeatureSet) ->
             f"{name} features must be 2-d (samples x dim), or 3-d (samples x views x dim) for "
             f"multi-view features, got shape {tuple(x.shape)}"
         )
+    check_not_empty(name, x)
     x = x.reshape(len(x), -1)  # a sample's views are checked together
     if len(x) != len(y):
         raise SeabenchError(
             f"{name} has {len(x)} feature rows but {len(y)} labels; pass matching files"
         )
-    if len(x) == 0:
-        raise SeabenchError(f"{name} split is empty")
     if not (x.dtype.is_floating_point or x.dtype == torch.bool):
         x = x.float()
     bad = torch.nonzero(~torch.isfinite(x).all(dim=1)).flatten()
@@ -39,6 +39,7 @@ def _check_split(name: str, x: torch.Tensor, y: torch.Tensor, fs: FeatureSet) ->
             f"{name} features contain NaN or inf in rows {_rows(bad)}; "
             "re-extract them or drop those rows"
         )
+    warn_scale(name, x)
     if y.dtype.is_floating_point and not fs.multilabel:
         raise SeabenchError(f"{name} labels must be integer class indices, got {y.dtype}")
     if fs.multilabel:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from seabench._io import atomic_write_text
@@ -38,22 +39,27 @@ def _cost_display(report: Report) -> pd.DataFrame:
     return cost.rename(columns=COST_LABELS)
 
 
+def _text(*values) -> list[str]:
+    """Table cells as text: names and values print as they are, never as rich markup."""
+    return [escape(str(v)) for v in values]
+
+
 def rich_tables(report: Report) -> list:
     out = []
     for b in report.backbones:
         df = report.display[b]
         table = Table(
-            title=f"{b}: test score (%)",
+            title=f"{escape(str(b))}: test score (%)",
             title_justify="left",
             caption=margin_sentence(report.margins[b]),
             caption_justify="left",
         )
         table.add_column("dataset")
         for col in df.columns:
-            table.add_column(str(col), justify="right")
+            table.add_column(escape(str(col)), justify="right")
         for dataset, row in df.iterrows():
             table.add_row(
-                str(dataset), *map(str, row.values), style="bold" if dataset == "average" else None
+                *_text(dataset, *row.values), style="bold" if dataset == "average" else None
             )
         out.append(table)
     cost = _cost_display(report)
@@ -61,10 +67,10 @@ def rich_tables(report: Report) -> list:
         table = Table(title="cost (seconds)", title_justify="left")
         for col in cost.columns:
             table.add_column(
-                str(col), justify="left" if col in ("backbone", "dataset") else "right"
+                escape(str(col)), justify="left" if col in ("backbone", "dataset") else "right"
             )
         for row in cost.itertuples(index=False):
-            table.add_row(*map(str, row))
+            table.add_row(*_text(*row))
         out.append(table)
     return out
 
@@ -73,7 +79,7 @@ def print_report(report: Report, console: Console) -> None:
     for table in rich_tables(report):
         console.print(table)
     for note in report.notes:
-        console.print(f"note: {note}", highlight=False)
+        console.print(f"note: {note}", highlight=False, markup=False)
     for i, s in enumerate(report.sources, 1):
         console.print(f"[{i}] {s}", highlight=False, markup=False)
 

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from seabench.probe.augment import get_augmentation
+from seabench.probe.checks import finite_configs
 from seabench.probe.metrics import score
 from seabench.probe.multiview import aggregate, flatten, output_classes, parse
 from seabench.probe.registry import Fit, register_method
@@ -94,7 +95,8 @@ def fit_sgd(
     kept = prune.kept.tolist() if prune and prune.kept is not None else list(range(len(grid)))
     val_logits = scores(xva, weights)
     val_kept = val_scores_of(val_logits)
-    pos = max(range(len(kept)), key=lambda i: (val_kept[i], -kept[i]))
+    finite = finite_configs(val_logits)  # a diverged configuration is never chosen
+    pos = max(range(len(kept)), key=lambda i: (finite[i], val_kept[i], -kept[i]))
     best = kept[pos]
     search_seconds = time.perf_counter() - t0
     b_lr, b_wd, b_st = grid[best]
