@@ -27,7 +27,7 @@ BACKBONE = Spec(
     "str",
     "Offline, timm or torchvision name, hf-hub:ORG/NAME, open_clip:ARCH/PRETRAINED or "
     "hf:ORG/NAME (see `seabench backbones`).",
-    "a backbone name (see `seabench backbones`: timm / torchvision names, hf-hub:, open_clip:, hf:)",
+    "a backbone name (see `seabench backbones`: timm, torchvision, hf-hub:, open_clip:, hf:)",
     "efficientnet_lite0",
 )
 SEEDS = Spec(
