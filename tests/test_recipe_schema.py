@@ -159,14 +159,14 @@ def test_cli_options_and_recipe_keys_share_one_spec():
 
 
 def test_static_choices_match_the_registries():
-    from seabench.backbones.pooling import POOLINGS
+    from seabench.backbones.layers import READOUT_POOLINGS
     from seabench.data.views import VIEWS
     from seabench.finetune.options import GRIDS
     from seabench.probe.protocol import SOLVERS
     from seabench.report.render import FORMATS
 
     assert options.EXTRACT["views"].allowed_choices() == tuple(VIEWS)
-    assert options.EXTRACT["pooling"].allowed_choices() == POOLINGS
+    assert options.EXTRACT["pooling"].allowed_choices() == READOUT_POOLINGS
     assert options.PROBE["solver"].allowed_choices() == SOLVERS
     assert options.FINETUNE["grid"].allowed_choices() == GRIDS
     assert options.REPORT["formats"].allowed_choices() == (*FORMATS, "all")
