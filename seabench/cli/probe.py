@@ -56,6 +56,22 @@ from seabench.errors import SeabenchError
     help="Searches of 12+ configurations keep the better half on val at half the epochs "
     "(the kept ones train exactly as in a full search); --no-prune trains every one.",
 )
+@click.option(
+    "--select",
+    type=click.Choice(["auto", "holdout", "kfold"]),
+    default="auto",
+    show_default=True,
+    help="Choose the configuration on val (holdout), by stratified k-fold over train+val "
+    "(kfold; refit on train+val either way), or auto: kfold when the smallest class has "
+    "fewer than 200 train+val examples (measured in scripts/selection_optimism.py).",
+)
+@click.option(
+    "--folds",
+    type=int,
+    default=5,
+    show_default=True,
+    help="Folds of --select kfold (at least 2, at most the smallest class's count).",
+)
 @click.option("--seeds", type=click.IntRange(1), default=1, show_default=True)
 @click.option("--epochs", type=click.IntRange(1), default=100, show_default=True)
 @click.option("--batch-size", type=click.IntRange(1), default=256, show_default=True)
@@ -152,6 +168,8 @@ def probe(
     aug,
     search,
     prune,
+    select,
+    folds,
     seeds,
     epochs,
     batch_size,
@@ -239,6 +257,8 @@ def probe(
         {
             "search": search,
             "prune": prune,
+            "select": select,
+            "folds": folds,
             "lr": lr,
             "wd": wd,
             "strength": strength,
