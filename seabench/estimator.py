@@ -1,7 +1,9 @@
 """A scikit-learn-style estimator over the probe: the same methods, trainer and search as the CLI.
 
 ``SeAProbe(aug="sea").fit(X, y)`` chooses its hyperparameters on ``X_val, y_val`` (or on a
-seeded stratified 20% of ``X`` when none is given), refits on train+val and keeps that classifier
+seeded stratified 20% of ``X`` when none is given; or, with ``select="kfold"``, and by default
+where classes are small, by stratified k-fold over train+val, as ``seabench probe --select``
+does), refits on train+val and keeps that classifier
 for ``predict``/``predict_proba``.  ``aug="none"`` is the plain probe, ``solver="lbfgs"`` the
 classic logistic regression.  It works inside scikit-learn's ``Pipeline``, ``clone`` and
 ``cross_val_score``; scikit-learn itself is optional.
@@ -81,6 +83,8 @@ class SeAProbe(*_BASES):
         metric: str = "top1",
         seed: int = 0,
         device: str | None = None,
+        select: str = "auto",
+        folds: int = 5,
     ):
         self.aug = aug
         self.solver = solver
@@ -98,6 +102,8 @@ class SeAProbe(*_BASES):
         self.metric = metric
         self.seed = seed
         self.device = device
+        self.select = select
+        self.folds = folds
 
     def _options(self):
         from seabench.probe.options import ProbeOptions
@@ -122,6 +128,8 @@ class SeAProbe(*_BASES):
             device=self.device,
             solver=self.solver,
             l2=self.l2,
+            select=self.select,
+            folds=self.folds,
         )
 
     def _encode(self, y, name: str) -> torch.Tensor:

@@ -291,7 +291,8 @@ def _method_options(method: str, recipe) -> ProbeOptions:
                 "this seabench has no L-BFGS solver (ProbeOptions.solver); "
                 "remove 'lbfgs' from the recipe's augs"
             )
-        settings = {k: v for k, v in settings.items() if k in ("device", "search", "l2", "l2_grid")}
+        lbfgs_keys = ("device", "search", "l2", "l2_grid", "select", "folds")
+        settings = {k: v for k, v in settings.items() if k in lbfgs_keys}
         return probe_options("none", {**settings, "solver": "lbfgs"}, seeds=recipe.seeds)
     settings.pop("l2", None)
     settings.pop("l2_grid", None)

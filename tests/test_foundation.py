@@ -96,7 +96,8 @@ def test_extract_probe_report_end_to_end(tmp_path):
         rows += [json.loads(line) for line in res.stdout.splitlines() if line.startswith("{")]
     assert [r["aug"] for r in rows] == ["none", "sea"]
     for r in rows:
-        assert r["selected_on"] == "val" and r["configs_searched"] >= 6
+        # --select auto: 20 train+val images per class, so 5-fold cross-validation
+        assert r["selected_on"] == "kfold5" and r["configs_searched"] >= 6
         assert 10.0 < r["test"] <= 100.0 and r["n_train"] == 100
         assert {"lr", "wd"} <= set(r["hparams"]) and r["versions"]["seabench"]
     assert "eta" in rows[1]["hparams"]

@@ -86,7 +86,7 @@ def test_protocol_runs_views_and_sla_with_selection_on_val():
 
     settings = TrainSettings(epochs=15, batch_size=64)
     rows = {
-        aug: run_probe(_fs(2), ProbeOptions(aug=aug, settings=settings))[0]
+        aug: run_probe(_fs(2), ProbeOptions(aug=aug, settings=settings, select="holdout"))[0]
         for aug in ("views", "sla", "sla+sea", "none")
     }
     assert rows["sla"]["test"] > 95 and rows["sla+sea"]["test"] > 95

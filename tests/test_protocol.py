@@ -48,7 +48,12 @@ def test_sgd_rows_have_the_promised_fields():
     rows = run_probe(
         blobs(),
         ProbeOptions(
-            aug="sea", lr_grid=(0.5,), wd_grid=(1e-4,), strength_grid=(0.1, 0.4), settings=FAST
+            aug="sea",
+            lr_grid=(0.5,),
+            wd_grid=(1e-4,),
+            strength_grid=(0.1, 0.4),
+            settings=FAST,
+            select="holdout",
         ),
     )
     (r,) = rows
@@ -74,7 +79,7 @@ def test_sgd_rows_have_the_promised_fields():
 
 
 def test_lbfgs_rows():
-    (r,) = run_probe(blobs(), ProbeOptions(aug="none", solver="lbfgs"))
+    (r,) = run_probe(blobs(), ProbeOptions(aug="none", solver="lbfgs", select="holdout"))
     assert r["solver"] == "lbfgs" and r["aug"] == "none"
     assert r["configs_searched"] == 45 and r["selected_on"] == "val"
     assert r["hparams"]["l2"] in L2_GRID
@@ -193,7 +198,9 @@ def test_pruned_search_keeps_the_better_half_and_chooses_among_it(monkeypatch):
         return out
 
     monkeypatch.setattr(sgd, "train_linear", spy)
-    opts = ProbeOptions(aug="sea", settings=TrainSettings(epochs=4, batch_size=32))
+    opts = ProbeOptions(
+        aug="sea", settings=TrainSettings(epochs=4, batch_size=32), select="holdout"
+    )
     (row,) = run_probe(blobs(), opts)
     grid = opts.grid()
     assert len(grid) >= sgd.PRUNE_MIN_CONFIGS

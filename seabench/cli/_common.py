@@ -28,8 +28,11 @@ def _choice(row: dict) -> str:
         return f"fixed {row['hparams']} (no search)"
     pruned = row.get("configs_pruned")
     halved = f" ({pruned} pruned at mid-training)" if pruned else ""
+    on = row.get("selected_on", "val")
+    opt = row.get("optimism")
+    how = f" on {on}" + (f" (optimism {opt:+.2f})" if opt is not None else "")
     return (
-        f"chosen {row['hparams']} from {row['configs_searched']} configs{halved} "
+        f"chosen {row['hparams']} from {row['configs_searched']} configs{halved}{how} "
         f"in {row['search_seconds']:.1f} s"
     )
 

@@ -42,6 +42,8 @@ PROBE = options.PROBE
 @option(options.AUG, default="sea", show_default=True)
 @option(PROBE["search"], "--search/--no-search", default=True, show_default=True)
 @option(PROBE["prune"], "--prune/--no-prune", default=True, show_default=True)
+@option(PROBE["select"], default="auto", show_default=True)
+@option(PROBE["folds"], default=5, show_default=True)
 @option(options.SEEDS, default=1, show_default=True)
 @option(PROBE["epochs"], default=100, show_default=True)
 @option(PROBE["batch_size"], default=256, show_default=True)
@@ -99,6 +101,8 @@ def probe(
     aug,
     search,
     prune,
+    select,
+    folds,
     seeds,
     epochs,
     batch_size,
@@ -186,6 +190,8 @@ def probe(
         {
             "search": search,
             "prune": prune,
+            "select": select,
+            "folds": folds,
             "lr": lr,
             "wd": wd,
             "strength": strength,

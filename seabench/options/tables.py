@@ -226,6 +226,25 @@ PROBE = table(
         "true or false",
         "true",
     ),
+    Spec(
+        "select",
+        "choice",
+        "Choose the configuration on val (holdout), by stratified k-fold over train+val "
+        "(kfold; refit on train+val either way), or auto: kfold when the smallest class has "
+        "fewer than 200 train+val examples (measured in scripts/selection_optimism.py).",
+        "a selection protocol",
+        "kfold",
+        choices=("auto", "holdout", "kfold"),
+    ),
+    Spec(
+        "folds",
+        "int",
+        "Folds of --select kfold (at least 2, at most the smallest class's count).",
+        "a number of folds",
+        "5",
+        min=2,
+        max=100,
+    ),
     Spec("epochs", "int", "Training epochs.", "a number of epochs", "100", min=1, max=100_000),
     BATCH_SIZE,
     MOMENTUM,

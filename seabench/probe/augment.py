@@ -10,6 +10,10 @@ An augmentation whose output rows are combinations of the batch's own rows may a
 ``mix(x, z, targets, weight, strength, ctx) -> (A, targets_aug)`` giving the (K, B, B) matrix
 with ``x_aug = A x``; the trainer then never materialises the (K, B, d) batch (``z`` is the logits
 ``x W^T`` (K, B, C), already computed once per step).  SeA does this.
+
+Under k-fold selection each classifier k trains on its own examples (``ctx.allowed`` (K, B)): an
+augmentation that draws on other rows of the batch must only draw on k's (SeA does), or register
+with ``masks=False`` (mixup, nn), and then k-fold trains fold by fold instead of batched.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ class AugContext:
     generator: torch.Generator
     #: the batch Gram matrix x x^T when the trainer has it at hand (mixing forms may use it)
     gram: torch.Tensor | None = None
+    #: (K, B) rows each classifier trains on (k-fold selection); None: all rows, for every k
+    allowed: torch.Tensor | None = None
 
 
 AugFn = Callable[
@@ -52,6 +58,8 @@ class Augmentation:
     default: float
     help: str
     mix: MixFn | None = None
+    #: honours ``ctx.allowed`` (or uses no other row), so masked k-fold training can batch it
+    masks: bool = True
 
 
 AUGMENTATIONS: dict[str, Augmentation] = {}
@@ -65,11 +73,12 @@ def register(
     default: float,
     help: str,
     mix: MixFn | None = None,
+    masks: bool = True,
 ) -> Callable[[AugFn], AugFn]:
     """Register ``fn`` under ``name`` with its strength's name, search grid and default."""
 
     def deco(fn: AugFn) -> AugFn:
-        AUGMENTATIONS[name] = Augmentation(name, fn, strength, grid, default, help, mix)
+        AUGMENTATIONS[name] = Augmentation(name, fn, strength, grid, default, help, mix, masks)
         return fn
 
     return deco
@@ -105,7 +114,8 @@ def mix_sea(x, z, targets, weight, strength, ctx: AugContext):
     """SeA as a mixing matrix from the logits at hand (see ``sea.sea_mixing``)."""
     r = residual(z, targets, lamda=ctx.lamda, delta=ctx.delta, multilabel=ctx.multilabel)
     wwt = weight @ weight.transpose(-1, -2)
-    return sea_mixing(x, z, r, wwt, strength, ctx.alpha, gram=ctx.gram), targets
+    mix = sea_mixing(x, z, r, wwt, strength, ctx.alpha, gram=ctx.gram, allowed=ctx.allowed)
+    return mix, targets
 
 
 # eta grid: 0.2-0.4 is where SeA helps on frozen features (REFERENCE.md sec. 1); the official
@@ -120,7 +130,7 @@ def mix_sea(x, z, targets, weight, strength, ctx: AugContext):
 )
 def aug_sea(x, targets, weight, strength, ctx):
     g = _gradient_direction(x, targets, weight, ctx)
-    s = semantic_direction(x, g, ctx.alpha)
+    s = semantic_direction(x, g, ctx.alpha, allowed=ctx.allowed)
     return F.normalize(x + _col(strength) * s, dim=-1, eps=EPS), targets
 
 
@@ -182,6 +192,7 @@ def aug_dropout(x, targets, weight, strength, ctx):
     grid=(0.1, 0.2, 0.4, 1.0),
     default=0.2,
     help="feature mixup with label mixing, lambda ~ Beta(beta, beta)",
+    masks=False,
 )
 def aug_mixup(x, targets, weight, strength, ctx):
     """Each classifier k mixes row i with row perm(i) by lambda ~ Beta(beta_k, beta_k).
@@ -208,6 +219,7 @@ def aug_mixup(x, targets, weight, strength, ctx):
     grid=(0.1, 0.2, 0.4, 0.6),
     default=0.2,
     help="move toward the nearest same-class neighbour in the batch by a fraction t",
+    masks=False,
 )
 def aug_nn(x, targets, weight, strength, ctx):
     """Nearest = most cosine-similar row sharing a label; a row with none stays put."""

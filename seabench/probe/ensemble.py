@@ -134,14 +134,17 @@ def run_ensemble(
         fits = [fit(s, fs, opts, seed, progress) for s, fs in zip(splits, sets, strict=True)]
         val_probs = torch.stack([f.val_probs for f in fits]).mean(0)
         test_probs = torch.stack([f.test_probs for f in fits]).mean(0)
+        # k-fold members' val_probs are out-of-fold over train+val (same folds: same labels)
+        sel_y = fits[0].val_labels if fits[0].val_labels is not None else splits[0].val_y
         combined = Fit(
             val_probs,
             test_probs,
-            score(first.metric, val_probs, splits[0].val_y),
+            score(first.metric, val_probs, sel_y),
             {"members": {fs.backbone: f.hparams for fs, f in zip(sets, fits, strict=True)}},
             sum(f.configs_searched for f in fits),
             sum(f.search_seconds for f in fits),
             sum(f.seconds for f in fits),
+            selected_on=fits[0].selected_on,
         )
         test = score(first.metric, test_probs, splits[0].test_y)
         row = make_row(merged, opts, splits[0], combined, test, seed)

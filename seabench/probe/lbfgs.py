@@ -90,6 +90,8 @@ class LbfgsSearch:
     metric: str
     seconds: float
     iterations: list[int] = field(default_factory=list)
+    #: the model fit for each grid value (k-fold selection scores them on the held-out fold)
+    models: list[LogReg] = field(default_factory=list)
 
     @property
     def C(self) -> float:  # noqa: N802
@@ -313,4 +315,5 @@ def lbfgs_search(
         metric,
         time.perf_counter() - t0,
         [models[i].iterations for i in range(len(grid))],
+        [models[i] for i in range(len(grid))],
     )

@@ -10,6 +10,7 @@ from seabench.probe.checks import check_options
 from seabench.probe.lbfgs import L2_GRID
 from seabench.probe.multiview import check_aug, parse
 from seabench.probe.registry import get_method
+from seabench.probe.selection import DEFAULT_FOLDS, check_selection
 from seabench.probe.trainer import TrainSettings
 
 LR_GRID = (0.2, 0.8, 1.6)
@@ -35,9 +36,13 @@ class ProbeOptions:
     solver: str = "sgd"
     l2: float | None = None
     l2_grid: tuple[float, ...] | None = None
+    #: choose on val (``holdout``), by k-fold over train+val (``kfold``), or by class size
+    select: str = "auto"
+    folds: int = DEFAULT_FOLDS
 
     def __post_init__(self) -> None:
         check_aug(self.aug)
+        check_selection(self.select, self.folds)
         method = get_method(self.solver)
         if method.check is not None:
             method.check(self)

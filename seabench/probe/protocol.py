@@ -1,7 +1,10 @@
 """The probe protocol: search on train, select on val, refit on train+val, score once on test.
 
-Test data never influences a choice: the grid is scored on the validation split only, and the
-test split is touched once, by the refit classifier.  Every row says what it was selected on.
+Test data never influences a choice: the grid is scored on the validation split only (or, with
+``select="kfold"``, by stratified k-fold cross-validation over train+val; see ``selection``), and
+the test split is touched once, by the refit classifier.  Every row says what it was selected on
+(``selected_on``: ``val`` or ``kfoldK``) and how optimistic that selection score is
+(``optimism``).
 
 The methods that fit (``sgd``, the batched trainer with a feature augmentation such as SeA;
 ``lbfgs``, classic L2-regularised logistic regression; ...) are registered in

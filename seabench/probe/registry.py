@@ -32,6 +32,12 @@ class Fit:
     #: the refit classifier: features (N, d) -> class probabilities (N, C); what the Python
     #: estimator predicts with (None for a method that keeps no classifier)
     predict_proba: Callable[[torch.Tensor], torch.Tensor] | None = None
+    #: ``val`` or ``kfoldK`` (``selection.selected_on``)
+    selected_on: str = "val"
+    #: selection score minus its bias-corrected estimate (``selection.optimism``)
+    optimism: float | None = None
+    #: labels of the examples ``val_probs`` cover (None: the val split; k-fold: train+val)
+    val_labels: torch.Tensor | None = None
 
 
 #: fit(splits, feature_set, options, seed, progress) -> Fit

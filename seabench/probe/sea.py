@@ -30,12 +30,17 @@ def as_targets(y: torch.Tensor, num_classes: int, dtype: torch.dtype) -> torch.T
     return y.to(dtype)
 
 
-def semantic_direction(x: torch.Tensor, g: torch.Tensor, alpha: float) -> torch.Tensor:
-    """Steps 4-5: attend from each gradient direction ``g`` (..., B, d) to the *other* rows."""
+def semantic_direction(
+    x: torch.Tensor, g: torch.Tensor, alpha: float, allowed: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Steps 4-5: attend from each gradient direction ``g`` (..., B, d) to the *other* rows
+    (of those ``allowed`` (K, B) for each classifier, when given)."""
     b = x.shape[-2]
     sim = g @ x.transpose(-1, -2) / alpha
-    eye = torch.eye(b, dtype=torch.bool, device=x.device)
-    attn = torch.softmax(sim.masked_fill(eye, float("-inf")), dim=-1)
+    off = torch.eye(b, dtype=torch.bool, device=x.device)
+    if allowed is not None:
+        off = off | ~allowed[..., None, :]
+    attn = torch.softmax(sim.masked_fill(off, float("-inf")), dim=-1)
     attn = torch.nan_to_num(attn, nan=0.0)  # a batch of one: no other example, no direction
     return F.normalize(attn @ x, dim=-1, eps=EPS)
 
@@ -87,6 +92,7 @@ def sea_mixing(
     eta: torch.Tensor,
     alpha: float,
     gram: torch.Tensor | None = None,
+    allowed: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """SeA for K linear classifiers as a (K, B, B) mixing matrix ``A`` with ``x' = A x``.
 
@@ -104,13 +110,19 @@ def sea_mixing(
     ``(A^T r')^T x``.  The two norms are taken the cheaper way for the shape: through ``G``
     (``B^2 d + K B^3``) or through ``v = P x`` itself (``K B^2 d``; one configuration, or
     ``B > d``).  Either way a step avoids the ``2 K B^2 d`` of building the augmented batch.
-    Same edge behaviour as ``sea_augment`` (a batch of one is returned unchanged).
+    Same edge behaviour as ``sea_augment`` (a batch of one is returned unchanged).  ``allowed``
+    (K, B) limits each classifier's neighbours to its own examples (k-fold training); a row with
+    no allowed neighbour is left unchanged.
     """
     k, b, d = z.shape[0], z.shape[-2], x.shape[-1]
     unorm = (r @ wwt).mul_(r).sum(-1).clamp_min_(0).sqrt_().clamp_min_(EPS)  # ||r_i W||
     sim = (r @ z.transpose(-1, -2)).div_(unorm.mul_(alpha)[..., None])  # g_i . x_j / alpha
     sim.diagonal(dim1=-2, dim2=-1).fill_(float("-inf"))  # step 4: not the example itself
-    p = torch.softmax(sim, dim=-1) if b > 1 else torch.zeros_like(sim)  # b == 1: no direction
+    if allowed is not None:
+        sim.masked_fill_(~allowed[:, None, :], float("-inf"))
+        p = torch.nan_to_num_(torch.softmax(sim, dim=-1), nan=0.0)  # no neighbour: no direction
+    else:
+        p = torch.softmax(sim, dim=-1) if b > 1 else torch.zeros_like(sim)  # b == 1: none
     if gram is None and k * d >= d + k * min(b, d):
         gram = x @ x.T
     if gram is None:  # through v itself

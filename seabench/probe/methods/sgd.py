@@ -1,7 +1,8 @@
 """The ``sgd`` method: the batched linear probe with a feature augmentation (SeA, ...).
 
-L2-normalised features; lr x wd x strength searched on val, refit on train+val.  Multi-view
-augmentations (views, sla, sla+sea) train here.
+L2-normalised features; lr x wd x strength searched on val (or by k-fold over train+val, all
+configurations x folds as one masked batch: ``selection.kfold_sgd``), refit on train+val.
+Multi-view augmentations (views, sla, sla+sea) train here.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from seabench.probe.checks import finite_configs
 from seabench.probe.metrics import score
 from seabench.probe.multiview import aggregate, flatten, output_classes, parse
 from seabench.probe.registry import Fit, register_method
+from seabench.probe.selection import kfold_sgd, make_pool, mode_for, optimism, rank, selected_on
 from seabench.probe.trainer import Pruning, best_half, predict, train_linear
 
 if TYPE_CHECKING:
@@ -56,7 +58,8 @@ def fit_sgd(
     aug = get_augmentation(inner)
     xtr, xva = (F.normalize(t, dim=-1) for t in (s.train_x, s.val_x))
     ytr, yva = s.train_y, s.val_y
-    num_classes = fs.num_classes
+    num_classes, m, yva_flat = fs.num_classes, 1, yva
+    select = mode_for(opts, s.train_y, s.val_y)
     if mode is not None:
         # Multi-view: train on all N*M view features (plain or joint labels), score aggregated.
         m = xtr.shape[1]
@@ -75,8 +78,11 @@ def fit_sgd(
     lamda = opts.settings.lamda
     t0 = time.perf_counter()
     # progress(phase, epochs) may return the per-epoch advance(n) that the trainer calls
+    folds = f" x {opts.folds} folds" if select == "kfold" else ""
     tick = (
-        progress(f"search {opts.aug} ({len(grid)} configs, seed {seed})", opts.settings.epochs)
+        progress(
+            f"search {opts.aug} ({len(grid)} configs{folds}, seed {seed})", opts.settings.epochs
+        )
         if progress
         else None
     )
@@ -84,20 +90,45 @@ def fit_sgd(
     def val_scores_of(logits: torch.Tensor) -> list[float]:
         return [score(fs.metric, logits[k], s.val_y) for k in range(len(logits))]
 
-    prune = None
+    prune_epoch = None
     if opts.search and opts.prune and len(grid) >= PRUNE_MIN_CONFIGS and opts.settings.epochs > 1:
-        prune = Pruning(
-            opts.settings.epochs // 2, lambda w: best_half(val_scores_of(scores(xva, w)))
+        prune_epoch = opts.settings.epochs // 2
+    if select == "kfold":
+
+        def train(x, y, expand, mask=None, prune=None):
+            cfg = dict(lr=lr[expand], wd=wd[expand], strength=st[expand])
+            # the batched run ticks per epoch; the fold-by-fold fallback does not
+            tk = tick if mask is not None else None
+            run = dict(seed=seed, mask=mask, prune=prune, progress=tk)
+            return train_linear(x, y, **cfg, **run, **common)
+
+        pool = make_pool(
+            torch.cat([xtr, xva]),
+            torch.cat([ytr, yva_flat]),
+            torch.cat([s.train_y, s.val_y]),
+            m,
+            opts.folds,
         )
-    weights = train_linear(
-        xtr, ytr, lr=lr, wd=wd, strength=st, seed=seed, prune=prune, progress=tick, **common
-    )
-    kept = prune.kept.tolist() if prune and prune.kept is not None else list(range(len(grid)))
-    val_logits = scores(xva, weights)
-    val_kept = val_scores_of(val_logits)
-    finite = finite_configs(val_logits)  # a diverged configuration is never chosen
-    pos = max(range(len(kept)), key=lambda i: (finite[i], val_kept[i], -kept[i]))
-    best = kept[pos]
+        sel = kfold_sgd(pool, train, scores, fs.metric, len(grid), aug.masks, prune_epoch)
+        kept, best, chosen_logits, chosen_score = sel.kept, sel.index, sel.logits, sel.score
+        sel_optimism, sel_labels = sel.optimism, sel.labels
+    else:
+        prune = None
+        if prune_epoch is not None:
+            prune = Pruning(prune_epoch, lambda w: best_half(val_scores_of(scores(xva, w))))
+        weights = train_linear(
+            xtr, ytr, lr=lr, wd=wd, strength=st, seed=seed, prune=prune, progress=tick, **common
+        )
+        kept = prune.kept.tolist() if prune and prune.kept is not None else list(range(len(grid)))
+        val_logits = scores(xva, weights)
+        val_kept = val_scores_of(val_logits)
+        order = rank(val_kept)  # ties: the earlier configuration
+        finite = finite_configs(val_logits)  # a diverged configuration is never chosen
+        order = sorted(order, key=lambda i: not finite[i])
+        pos = order[0]
+        best, chosen_logits, chosen_score = kept[pos], val_logits[pos], val_kept[pos]
+        sel_optimism = optimism(fs.metric, chosen_score, val_logits, s.val_y, order)
+        sel_labels = None
     search_seconds = time.perf_counter() - t0
     b_lr, b_wd, b_st = grid[best]
     t1 = time.perf_counter()
@@ -132,13 +163,16 @@ def fit_sgd(
         return _probs(scores(x, final)[0], fs.multilabel, lamda)
 
     return Fit(
-        _probs(val_logits[pos], fs.multilabel, lamda),
+        _probs(chosen_logits, fs.multilabel, lamda),
         predict_proba(s.test_x),
-        val_kept[pos],
+        chosen_score,
         hparams,
         len(grid) if opts.search else 0,
         search_seconds,
         seconds,
         len(grid) - len(kept),
         predict_proba,
+        selected_on(select, opts.folds),
+        sel_optimism,
+        sel_labels,
     )
