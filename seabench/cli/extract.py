@@ -91,6 +91,15 @@ from seabench.cli._common import (
     "four corner and centre crops. One forward pass per view (M times the "
     "compute; --batch-size counts images); its own cache entry.",
 )
+@click.option(
+    "--decode",
+    type=click.Choice(["draft", "full"]),
+    default="draft",
+    show_default=True,
+    help="JPEG files: draft decodes at the smallest DCT scale (1/2, 1/4, 1/8) that still "
+    "covers the resize (faster; its own cache entry); full decodes at full size (the entries "
+    "made before draft existed). In-memory datasets (mnist5k, CIFAR) are the same either way.",
+)
 @home_option
 def extract(
     dataset,
@@ -109,6 +118,7 @@ def extract(
     device,
     chunk_size,
     views,
+    decode,
     home,
 ):
     """Extract frozen features of every split into the cache (reused when already there).
@@ -144,6 +154,7 @@ def extract(
             device=device,
             chunk_size=chunk_size,
             views=views,
+            decode=decode,
             progress=extract_callback(bar),
         )
     if os.environ.get("RANK", "0") != "0":
