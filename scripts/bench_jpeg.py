@@ -202,7 +202,7 @@ def jpeg_main(args) -> None:
         print(f"fixed cost of one extract_features call (3 images): {overhead:.2f} s")
         print("end-to-end extraction (whole set, fresh cache each):")
         entries = {}
-        for decode, ws in (("draft", workers), ("full", workers[:1])):
+        for decode, ws in (("draft", workers), ("full", workers[:1]), ("device", workers[:1])):
             for w in ws:
                 before = forward_only(model, batches, cuda)
                 r, seconds = extract(decode, w)
@@ -210,19 +210,21 @@ def jpeg_main(args) -> None:
                 ips, ref = r.images / seconds, (before + after) / 2
                 ratios[decode, w] = ips / ref
                 print(
-                    f"  decode {decode:5s} workers {w}: extraction {ips:7.1f} img/s, forward-only "
+                    f"  decode {decode:6s} workers {w}: extraction {ips:7.1f} img/s, forward-only "
                     f"{before:.1f} / {after:.1f} img/s, ratio {ips / ref:.3f}"
                 )
                 entries[decode] = r.entry
                 cache.remove(r.entry.key) if decode == "draft" and w != workers[0] else None
-        a, b = entries["draft"].load(), entries["full"].load()
-        d = torch.cat([(a[f"{s}_x"].float() - b[f"{s}_x"].float()).flatten() for s in SPLITS])
-        diff, mean = d.abs().max().item(), d.abs()
+        b = entries["full"].load()
         top = max(b[f"{s}_x"].float().abs().max().item() for s in SPLITS)
-        print(
-            f"draft vs full-size decode, features of all {total} images (stored fp16): max abs "
-            f"diff {diff:.4g}, mean abs diff {mean.mean().item():.3g}, max abs feature {top:.4g}"
-        )
+        for other in ("draft", "device"):
+            a = entries[other].load()
+            d = torch.cat([(a[f"{s}_x"].float() - b[f"{s}_x"].float()).flatten() for s in SPLITS])
+            print(
+                f"{other} vs full-size PIL decode, features of all {total} images (stored fp16): "
+                f"max abs diff {d.abs().max().item():.4g}, mean abs diff "
+                f"{d.abs().mean().item():.3g}, max abs feature {top:.4g}"
+            )
     print(f"forward only (sample, best of {args.repeats}): {fwd:.1f} img/s")
     ratio = ratios["draft", workers[0]]
     kind = "cuda" if cuda else "cpu"

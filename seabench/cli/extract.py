@@ -93,12 +93,14 @@ from seabench.cli._common import (
 )
 @click.option(
     "--decode",
-    type=click.Choice(["draft", "full"]),
+    type=click.Choice(["draft", "full", "device"]),
     default="draft",
     show_default=True,
     help="JPEG files: draft decodes at the smallest DCT scale (1/2, 1/4, 1/8) that still "
     "covers the resize (faster; its own cache entry); full decodes at full size (the entries "
-    "made before draft existed). In-memory datasets (mnist5k, CIFAR) are the same either way.",
+    "made before draft existed); device decodes, resizes and normalises on --device (nvJPEG "
+    "on a GPU; its own cache entry). In-memory datasets (mnist5k, CIFAR) take draft or full, "
+    "the same either way.",
 )
 @home_option
 def extract(

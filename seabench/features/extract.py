@@ -46,8 +46,9 @@ from seabench.features.estimate import record_throughput
 
 DTYPES = {"fp16": torch.float16, "fp32": torch.float32}
 #: how image files are decoded: "draft" at the smallest JPEG DCT scale that still covers the
-#: resize (the default), "full" at full size (the numbers of entries cached before "draft")
-DECODES = ("draft", "full")
+#: resize (the default), "full" at full size (the numbers of entries cached before "draft"),
+#: "device" on the extraction device (nvJPEG on a GPU; see seabench.features.decode)
+DECODES = ("draft", "full", "device")
 DEFAULT_CHUNK = 1024
 CHUNK_ENV = "SEABENCH_CHUNK_SIZE"
 
@@ -180,11 +181,23 @@ def key_inputs(
     return inputs
 
 
-def decode_mode(adapter: DatasetAdapter, decode: str = "draft") -> str | None:
+def decode_mode(
+    adapter: DatasetAdapter, decode: str = "draft", device: str = "cpu", views: str = "none"
+) -> str | None:
     """The keyed decode path: "draft" for datasets of image files, None (unkeyed, as before)
-    for in-memory ones (mnist5k, CIFAR) and for ``decode="full"``."""
+    for in-memory ones (mnist5k, CIFAR) and for ``decode="full"``, "torchvision:<device kind>"
+    for decoding on the device."""
     if decode not in DECODES:
         raise SeabenchError(f"unknown --decode {decode!r}; choose one of: {', '.join(DECODES)}")
+    if decode == "device":
+        if not adapter.scaled_decode:
+            raise SeabenchError(
+                f"--decode device decodes image files; {adapter.name} is held in memory: "
+                "use --decode draft"
+            )
+        if views != "none":
+            raise SeabenchError("--decode device works with --views none only; use --decode draft")
+        return f"torchvision:{device.split(':', 1)[0]}"
     return "draft" if decode == "draft" and adapter.scaled_decode else None
 
 
@@ -208,7 +221,7 @@ def plan_key(
     if dtype not in DTYPES:
         raise SeabenchError(f"unknown --dtype {dtype!r}; choose one of: {', '.join(DTYPES)}")
     view_names(views)  # an unknown name is bad input, before any work
-    keyed_decode = decode_mode(adapter, decode)
+    keyed_decode = decode_mode(adapter, decode, device, views)
     manifest = adapter.manifest()
     if subset is not None:
         manifest = manifest.subset(subset)
@@ -499,11 +512,23 @@ def _run_chunks(
     else:
         transform, normalize = ViewTransform(tcfg, views), None
     min_side = resize_side(tcfg) if decode == "draft" else None
+    on_device = decode is not None and decode.startswith("torchvision:")
+    if on_device:  # workers read bytes; the device decodes, resizes and crops
+        from seabench.features.decode import DeviceDecoder, ManifestBytes, collate_bytes
+
+        data, collate, decoder = (
+            ManifestBytes(adapter, items),
+            collate_bytes,
+            DeviceDecoder(tcfg, device),
+        )
+    else:
+        data, collate, decoder = ManifestImages(adapter, items, transform, min_side), None, None
     loader = DataLoader(
-        ManifestImages(adapter, items, transform, min_side),
+        data,
         batch_sampler=_batches(chunks, batch_size),
+        collate_fn=collate,
         num_workers=workers,
-        pin_memory=cuda,
+        pin_memory=cuda and not on_device,
         persistent_workers=False,
         **({"prefetch_factor": 4} if workers > 0 else {}),
     )
@@ -512,6 +537,8 @@ def _run_chunks(
     current = iter(chunks)
     chunk = next(current)
     for images in loader:
+        if decoder is not None:
+            images = decoder(images)
         n = images.shape[0]  # images; with views the item is (M, 3, H, W)
         m = images.shape[1] if images.ndim == 5 else 0
         if m:
