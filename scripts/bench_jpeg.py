@@ -179,14 +179,13 @@ def jpeg_main(args) -> None:
     workers = [default_workers(device)] if args.workers is None else args.workers
     ratios = {}
     with tempfile.TemporaryDirectory() as tmp:
-        cache = FeatureCache(Path(tmp))
 
         def extract(decode: str, w: int, subset: int | None = None):
             t0 = time.perf_counter()
             r = extract_features(
                 adapter,
                 backbone,
-                cache,
+                FeatureCache(Path(tmp) / f"{decode}-{w}-{subset}"),
                 image_size=size,
                 batch_size=args.batch_size,
                 device=device,
@@ -195,7 +194,6 @@ def jpeg_main(args) -> None:
                 subset=subset,
             )
             seconds = time.perf_counter() - t0
-            cache.remove(r.entry.key) if subset else None
             return r, seconds
 
         _, overhead = extract("draft", workers[0], subset=1)
@@ -214,7 +212,6 @@ def jpeg_main(args) -> None:
                     f"{before:.1f} / {after:.1f} img/s, ratio {ips / ref:.3f}"
                 )
                 entries[decode] = r.entry
-                cache.remove(r.entry.key) if decode == "draft" and w != workers[0] else None
         b = entries["full"].load()
         top = max(b[f"{s}_x"].float().abs().max().item() for s in SPLITS)
         for other in ("draft", "device"):
