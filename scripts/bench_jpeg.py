@@ -120,6 +120,14 @@ def stage_table(args, adapter, plan, model, device: str) -> tuple[float, list[to
             lambda: [decode_jpeg(raw[i : i + bs], device=device) for i in range(0, n, bs)],
             sync=True,
         )
+    from seabench.features.decode import DeviceDecoder
+
+    dd = DeviceDecoder(tcfg, device)
+    stage(
+        f"decode+resize+crop on {device}: torchvision (--decode device)",
+        lambda: [dd(raw[i : i + bs]) for i in range(0, n, bs)],
+        sync=cuda,
+    )
     stage("resize+crop: from full-size decode", lambda: [_apply(resize, im) for im in full])
     stage("resize+crop: from draft decode (used)", lambda: [_apply(resize, im) for im in draft])
     stage("normalise: per image ToTensor+Normalize", lambda: [_apply(per_image, c) for c in crops])
