@@ -111,7 +111,7 @@ class KeyPlan:
     manifest: SplitManifest
     transform: dict
     views: str = "none"
-    #: "draft" when image files are decoded at a reduced scale (keyed), else None
+    #: the keyed decode path ("draft", "torchvision:<device kind>"), None for the original one
     decode: str | None = None
 
 
@@ -287,8 +287,9 @@ def extract_features(
     called after every batch with host-side counts only (it never synchronises the device).
     ``views`` (see :mod:`seabench.data.views`): M views per image, stored as (N, M, d); counts,
     ``batch_size`` and ``chunk_size`` stay in images (a batch is B*M backbone inputs).
-    ``decode``: "draft" (JPEG files decoded at the smallest DCT scale covering the resize, keyed)
-    or "full" (full-size decoding, the key of entries made before "draft" existed).
+    ``decode``: "draft" (JPEG files decoded at the smallest DCT scale covering the resize, keyed),
+    "full" (full-size decoding, the key of entries made before "draft" existed) or "device"
+    (decode, resize and normalise on ``device``, keyed; see :mod:`seabench.features.decode`).
     """
     chunk_size = default_chunk_size() if chunk_size is None else chunk_size
     if batch_size < 1 or chunk_size < 1:
