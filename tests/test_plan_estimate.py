@@ -65,6 +65,9 @@ def test_throughput_records_are_per_backbone_size_and_device(tmp_path):
     assert measured(d, "resnet50", None, "cpu")["image_size"] == 224  # the default size
     assert measured(d, "resnet50", 224, "cuda") is None
     assert measured(d, "vit_b16", 224, "cpu") is None
+    record_throughput(d, "resnet50", 224, "cpu", 100, 16.0, default_size=True, views="rot4")
+    assert measured(d, "resnet50", 224, "cpu", views="rot4")["images_per_second"] == 6.25
+    assert measured(d, "resnet50", 224, "cpu")["images_per_second"] == 25.0  # views apart
     record_throughput(d, "resnet50", 224, "cpu", 0, 0.0, default_size=True)  # nothing measured
     assert measured(d, "resnet50", 224, "cpu")["images_per_second"] == 25.0
     assert sorted(json.loads((d / THROUGHPUT).read_text())) == [

@@ -36,8 +36,10 @@ def device_label(device: str) -> str:
     return kind
 
 
-def _key(backbone: str, image_size: int, device: str) -> str:
-    return f"{backbone}|{image_size}|{device_kind(device)}"
+def _key(backbone: str, image_size: int, device: str, views: str = "none") -> str:
+    """A multi-view extraction runs the backbone M times per image: its own measurement."""
+    key = f"{backbone}|{image_size}|{device_kind(device)}"
+    return key if views == "none" else f"{key}|{views}"
 
 
 def read_throughput(directory: Path) -> dict:
@@ -57,6 +59,7 @@ def record_throughput(
     images: int,
     seconds: float,
     default_size: bool,
+    views: str = "none",
 ) -> None:
     """Keep the latest images/s of an extraction (atomic write, under a lock so concurrent
     extractions do not drop each other's entries).  A measurement is a convenience: a read-only
@@ -68,9 +71,10 @@ def record_throughput(
         (directory / ".locks").mkdir(parents=True, exist_ok=True)
         with FileLock(str(directory / ".locks" / "throughput.lock"), timeout=10):
             data = read_throughput(directory)
-            data[_key(backbone, image_size, device)] = {
+            data[_key(backbone, image_size, device, views)] = {
                 "backbone": backbone,
                 "image_size": int(image_size),
+                "views": views,
                 "device": device_kind(device),
                 "device_name": device_label(device),
                 "default_size": bool(default_size),
@@ -84,17 +88,20 @@ def record_throughput(
         pass
 
 
-def measured(directory: Path, backbone: str, image_size: int | None, device: str) -> dict | None:
+def measured(
+    directory: Path, backbone: str, image_size: int | None, device: str, views: str = "none"
+) -> dict | None:
     """The measurement for a backbone at an image size (None: its default size) on a device."""
     data = read_throughput(directory)
     if image_size is not None:
-        return data.get(_key(backbone, image_size, device))
+        return data.get(_key(backbone, image_size, device, views))
     found = [
         m
         for m in data.values()
         if isinstance(m, dict)
         and m.get("backbone") == backbone
         and m.get("device") == device_kind(device)
+        and m.get("views", "none") == views
         and m.get("default_size")
     ]
     return max(found, key=lambda m: m.get("measured_unix", 0), default=None)
@@ -152,13 +159,13 @@ def extraction_estimate(
     """Plan lines: per cell not cached yet, its images and the time they take at the measured
     throughput of its architecture; then the total of what could be estimated."""
     cache = FeatureCache(Path(directory))
-    size = options.get("image_size")
-    at = f"{size} px" if size else "default size"
+    size, views = options.get("image_size"), options.get("views", "none")
+    at = (f"{size} px" if size else "default size") + ("" if views == "none" else f", {views}")
     lines = [f"extraction on {device_kind(device)} at {at} (from measured throughput):"]
     total_s, total_n, unknown = 0.0, 0, set()
     todo = [c for c in cells if not is_cached(cache, c, options)]
     for c in todo:
-        m = measured(directory, c.arch, size, device)
+        m = measured(directory, c.arch, size, device, views)
         total_n += c.images
         if m is None:
             unknown.add(c.arch)
@@ -179,6 +186,9 @@ def extraction_estimate(
     summary += f" ({cached} cached)" if cached else ""
     if todo and not unknown:
         summary += f", about {format_seconds(total_s)}"
+    elif todo and total_s == 0:
+        summary += f"; no estimate: unmeasured {', '.join(sorted(unknown))} (a `seabench extract`"
+        summary += " of any dataset with the same options measures it)"
     elif todo:
         summary += (
             f", at least {format_seconds(total_s)}; unmeasured: {', '.join(sorted(unknown))} "

@@ -384,6 +384,7 @@ def extract_features(
                     extracted,
                     seconds,
                     default_size=image_size is None,
+                    views=plan.views,
                 )
             dist.barrier()  # the entry is committed
             entry = entry or cache.get(key)
