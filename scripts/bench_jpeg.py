@@ -224,11 +224,15 @@ def jpeg_main(args) -> None:
         top = max(b[f"{s}_x"].float().abs().max().item() for s in SPLITS)
         for other in ("draft", "device"):
             a = entries[other].load()
-            d = torch.cat([(a[f"{s}_x"].float() - b[f"{s}_x"].float()).flatten() for s in SPLITS])
+            x, y = (torch.cat([t[f"{s}_x"].float() for s in SPLITS]) for t in (a, b))
+            d = (x - y).abs()
+            cos = torch.nn.functional.cosine_similarity(x, y, dim=1)
+            rel = ((x - y).norm(dim=1) / y.norm(dim=1)).max().item()
             print(
                 f"{other} vs full-size PIL decode, features of all {total} images (stored fp16): "
-                f"max abs diff {d.abs().max().item():.4g}, mean abs diff "
-                f"{d.abs().mean().item():.3g}, max abs feature {top:.4g}"
+                f"max abs diff {d.max().item():.4g}, mean abs diff {d.mean().item():.3g}, max abs "
+                f"feature {top:.4g}; per image: min cosine {cos.min().item():.5f}, max relative "
+                f"L2 {rel:.4f}"
             )
     print(f"forward only (sample, best of {args.repeats}): {fwd:.1f} img/s")
     ratio = ratios["draft", workers[0]]
