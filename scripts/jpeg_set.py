@@ -62,6 +62,8 @@ def build_jpeg_set(home: Path, images: int = 2000, seed: int = 0) -> Path:
     rng = np.random.default_rng(seed)
     photos = {k: Image.fromarray(v) for k, v in source_photos().items()}
     names = sorted(photos)
+    if images < 4 * len(names):
+        raise SystemExit(f"--images must be at least {4 * len(names)} (a test image per class)")
     counts = {"500x375": 0, "375x500": 0, "1024x768": 0}
     for i in range(images):
         cls = names[i % len(names)]
