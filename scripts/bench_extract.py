@@ -5,6 +5,16 @@ alone on preloaded tensors, same images, same batch size, same run.  Target: rat
     .venv/bin/python scripts/bench_extract.py [--images 960] [--image-size 96] [--batch-size 64]
     python scripts/bench_extract.py --device cuda --images 9000 --image-size 224 --batch-size 256
 
+With ``--jpeg`` it runs on real-size JPEGs instead of the embedded MNIST digits: an ImageFolder
+of ``--images`` (default 2,000) photos at 500 x 375 and 1024 x 768, built once under
+``<home>/bench/jpeg/``, with per-stage throughput (decode by each decoder, resize/crop,
+normalise, host-to-device, forward), the end-to-end ratio per loader worker count, the feature
+difference between reduced-scale (draft) and full-size decoding, and PASS/FAIL against the
+targets (CPU efficientnet_lite0 >= 0.9, GPU resnet50 bf16 >= 0.8, both at 224 px):
+
+    .venv/bin/python scripts/bench_extract.py --jpeg [--images 2000] [--workers 0,1]
+    python scripts/bench_extract.py --jpeg --device cuda --backbone resnet50 --batch-size 256
+
 On a GPU the forward-only baseline runs as extraction does (channels_last, bf16 autocast) on
 batches already in GPU memory, so the ratio shows what decoding and the transforms cost.
 
@@ -66,13 +76,32 @@ def round_batches(adapter, plan, transform, batch_size: int) -> list[torch.Tenso
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--images", type=int, default=960, help="about this many, over 3 splits")
+    ap.add_argument(
+        "--images", type=int, default=None, help="about this many (960; 2,000 with --jpeg)"
+    )
     ap.add_argument("--rounds", type=int, default=3, help="forward / extract / forward rounds")
-    ap.add_argument("--image-size", type=int, default=96)
+    ap.add_argument("--image-size", type=int, default=None, help="96 (224 with --jpeg)")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--backbone", default="efficientnet_lite0")
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--jpeg", action="store_true", help="real-size JPEGs instead of MNIST")
+    ap.add_argument("--home", default=None, help="--jpeg: where the JPEG set is kept")
+    ap.add_argument(
+        "--workers",
+        type=lambda v: [int(w) for w in v.split(",")],
+        default=None,
+        help="--jpeg: loader worker counts to compare, e.g. 0,1,2 (default: the default)",
+    )
+    ap.add_argument("--stage-images", type=int, default=256, help="--jpeg: stage sample")
+    ap.add_argument("--repeats", type=int, default=3, help="--jpeg: passes per stage (best)")
     args = ap.parse_args()
+    if args.jpeg:
+        from bench_jpeg import jpeg_main
+
+        args.images = args.images or 2000
+        return jpeg_main(args)
+    args.images = args.images or 960
+    args.image_size = args.image_size or 96
 
     backbone = create_backbone(args.backbone)
     adapter = get_dataset("mnist5k")

@@ -545,4 +545,35 @@ def plan_recipe(recipe, home: Home) -> list[str]:
         f"{work['steps']:,} fine-tuning steps"
         + (f"; image counts unknown for {', '.join(unknown)} (no data)" if unknown else "")
     )
+    if recipe.probe_methods:
+        lines += _extraction_plan(recipe, home, images, ready)
     return lines
+
+
+def _extraction_plan(recipe, home: Home, images: dict[str, int], ready: list) -> list[str]:
+    """Per cell whose features are not cached: images to extract and the measured-time estimate."""
+    from pathlib import Path
+
+    import torch
+
+    from seabench.backbones.checkpoints import display_name
+    from seabench.features.estimate import Cell, extraction_estimate
+    from seabench.features.extract import decode_mode
+
+    specs = {b.name: b for b in recipe.backbones}
+    options = dict(recipe.extract)
+    device = options.get("device") or ("cuda" if torch.cuda.is_available() else "cpu")
+    cells = []
+    for name, d in ready:
+        spec = specs[name]
+        cells.append(
+            Cell(
+                name,
+                display_name(spec.arch, Path(spec.weights)) if spec.weights else spec.arch,
+                spec.arch,
+                get_dataset(d, recipe.data_root).name,
+                images[d],
+                decode_mode(get_dataset(d, recipe.data_root), options.get("decode", "draft")),
+            )
+        )
+    return extraction_estimate(home.features, cells, options, device)

@@ -50,6 +50,7 @@ EXTRACT = options.EXTRACT
 @option(EXTRACT["device"], default=None)
 @option(EXTRACT["chunk_size"], default=None, hidden=True, envvar="SEABENCH_CHUNK_SIZE")
 @option(EXTRACT["views"], default="none", show_default=True)
+@option(EXTRACT["decode"], default="draft", show_default=True)
 @home_option
 def extract(
     dataset,
@@ -69,6 +70,7 @@ def extract(
     device,
     chunk_size,
     views,
+    decode,
     home,
 ):
     """Extract frozen features of every split into the cache (reused when already there).
@@ -107,6 +109,7 @@ def extract(
             device=device,
             chunk_size=chunk_size,
             views=views,
+            decode=decode,
             progress=extract_callback(bar),
         )
     if os.environ.get("RANK", "0") != "0":

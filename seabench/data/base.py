@@ -32,6 +32,9 @@ class DatasetAdapter(ABC):
     description: ClassVar[str] = ""
     #: split sizes of the literature protocol (train / val / test), for `seabench datasets`
     sizes: ClassVar[str] = ""
+    #: whether ``open_scaled`` decodes image files at a reduced scale (JPEG DCT scaling); the
+    #: features then differ slightly from a full-size decode, so the cache key says so
+    scaled_decode: ClassVar[bool] = False
 
     def __init__(self, root: str | Path | None = None, download: bool = False):
         self.root = Path(root).expanduser() if root is not None else Path("data")
@@ -45,6 +48,11 @@ class DatasetAdapter(ABC):
     @abstractmethod
     def open(self, item: str | int) -> Image.Image:
         """One item of the manifest as an RGB image."""
+
+    def open_scaled(self, item: str | int, min_side: int) -> Image.Image:
+        """The item as RGB, decoded at the smallest scale whose both sides are still at least
+        ``min_side`` where the format allows it (only when ``scaled_decode``); else ``open``."""
+        return self.open(item)
 
     def is_available(self) -> bool:
         """Whether the data is present under the root (cheap: no full scan)."""

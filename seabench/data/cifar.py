@@ -65,6 +65,8 @@ class _CIFAR(FileDataset):
         test = split([f"test/{i:05d}" for i in range(len(test_y))], test_y.tolist())
         return make_manifest(self, {"train": train, "val": val, "test": test})
 
+    scaled_decode = False  # arrays in memory, not image files
+
     def open(self, item) -> Image.Image:
         part, index = str(item).split("/")
         return Image.fromarray(self._arrays[part][0][int(index)])

@@ -34,6 +34,7 @@ class FileDataset(DatasetAdapter):
     required: ClassVar[tuple[str | tuple[str, ...], ...]] = ()
     #: whether the items live in one folder per class (checked for presence: partial copies)
     class_folders: ClassVar[bool] = False
+    scaled_decode: ClassVar[bool] = True
 
     @property
     def base(self) -> Path:
@@ -152,6 +153,11 @@ class FileDataset(DatasetAdapter):
     def open(self, item: str | int) -> Image.Image:
         return open_rgb(self.path(item), self.name)
 
+    def open_scaled(self, item: str | int, min_side: int) -> Image.Image:
+        if not self.scaled_decode:  # a subclass that opens items from memory
+            return self.open(item)
+        return open_rgb(self.path(item), self.name, min_side)
+
     def rel(self, path: str | Path) -> str:
         """A path under the dataset folder as a manifest item (POSIX, relative)."""
         try:
@@ -171,10 +177,18 @@ class FileDataset(DatasetAdapter):
         return {"name": self.name}
 
 
-def open_rgb(path: Path, dataset: str) -> Image.Image:
-    """Open an image file and convert it to RGB (grey, CMYK and palette images all occur)."""
+def open_rgb(path: Path, dataset: str, min_side: int | None = None) -> Image.Image:
+    """Open an image file and convert it to RGB (grey, CMYK and palette images all occur).
+
+    ``min_side``: a JPEG is decoded by libjpeg at the smallest of its DCT scales (1/1, 1/2, 1/4,
+    1/8) whose width and height are both still at least ``min_side`` (PIL's ``draft``), so a
+    1024 x 768 photo resized to 256 px is decoded at 512 x 384: fewer pixels to decode and to
+    resize.  Other formats ignore it.
+    """
     try:
         with Image.open(path) as im:
+            if min_side is not None and im.format == "JPEG":
+                im.draft("RGB", (min_side, min_side))
             return im.convert("RGB")
     except FileNotFoundError as exc:
         raise DataNotFoundError(

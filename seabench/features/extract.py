@@ -32,28 +32,45 @@ from seabench._io import atomic_write
 from seabench.backbones.base import Backbone
 from seabench.data.base import DatasetAdapter
 from seabench.data.splits import SPLITS, SplitManifest
-from seabench.data.transforms import build_eval_transform, eval_transform_config
+from seabench.data.transforms import (
+    BatchNormalize,
+    build_eval_transform,
+    eval_transform_config,
+    resize_side,
+)
 from seabench.data.views import ViewTransform, view_names
 from seabench.errors import SeabenchError
 from seabench.features import distributed
 from seabench.features.cache import CacheEntry, CorruptEntry, FeatureCache, cache_key
+from seabench.features.estimate import record_throughput
 
 DTYPES = {"fp16": torch.float16, "fp32": torch.float32}
+#: how image files are decoded: "draft" at the smallest JPEG DCT scale that still covers the
+#: resize (the default), "full" at full size (the numbers of entries cached before "draft"),
+#: "device" on the extraction device (nvJPEG on a GPU; see seabench.features.decode)
+DECODES = ("draft", "full", "device")
 DEFAULT_CHUNK = 1024
 CHUNK_ENV = "SEABENCH_CHUNK_SIZE"
 
 
 class ManifestImages(Dataset):
-    """Images of a list of manifest items, transformed, in the list's order."""
+    """Images of a list of manifest items, transformed, in the list's order.
 
-    def __init__(self, adapter: DatasetAdapter, items: list, transform):
+    ``min_side``: decode files at the smallest scale whose sides are both at least this."""
+
+    def __init__(
+        self, adapter: DatasetAdapter, items: list, transform, min_side: int | None = None
+    ):
         self.adapter, self.items, self.transform = adapter, items, transform
+        self.min_side = min_side
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, i: int) -> torch.Tensor:
-        return self.transform(self.adapter.open(self.items[i]))
+        if self.min_side is None:
+            return self.transform(self.adapter.open(self.items[i]))
+        return self.transform(self.adapter.open_scaled(self.items[i], self.min_side))
 
 
 @dataclass
@@ -94,6 +111,8 @@ class KeyPlan:
     manifest: SplitManifest
     transform: dict
     views: str = "none"
+    #: the keyed decode path ("draft", "torchvision:<device kind>"), None for the original one
+    decode: str | None = None
 
 
 def available_cpus() -> int:
@@ -140,10 +159,12 @@ def key_inputs(
     dtype: str,
     views: str = "none",
     autocast: str | None = None,
+    decode: str | None = None,
 ) -> dict:
-    """The key's inputs; ``views`` enters only when not "none" and ``autocast`` (the reduced
-    precision of a GPU forward pass) only when set, so full-precision single-view keys (and the
-    entries cached before either existed) stay what they were."""
+    """The key's inputs; ``views`` enters only when not "none", ``autocast`` (the reduced
+    precision of a GPU forward pass) and ``decode`` (a reduced-scale decode of image files) only
+    when set, so full-precision single-view full-decode keys (and the entries cached before any
+    of them existed) stay what they were."""
     inputs = {
         "backbone": backbone.identity,
         "transform": transform_cfg,
@@ -155,7 +176,29 @@ def key_inputs(
         inputs["views"] = views
     if autocast is not None:
         inputs["autocast"] = autocast
+    if decode is not None:
+        inputs["decode"] = decode
     return inputs
+
+
+def decode_mode(
+    adapter: DatasetAdapter, decode: str = "draft", device: str = "cpu", views: str = "none"
+) -> str | None:
+    """The keyed decode path: "draft" for datasets of image files, None (unkeyed, as before)
+    for in-memory ones (mnist5k, CIFAR) and for ``decode="full"``, "torchvision:<device kind>"
+    for decoding on the device."""
+    if decode not in DECODES:
+        raise SeabenchError(f"unknown --decode {decode!r}; choose one of: {', '.join(DECODES)}")
+    if decode == "device":
+        if not adapter.scaled_decode:
+            raise SeabenchError(
+                f"--decode device decodes image files; {adapter.name} is held in memory: "
+                "use --decode draft"
+            )
+        if views != "none":
+            raise SeabenchError("--decode device works with --views none only; use --decode draft")
+        return f"torchvision:{device.split(':', 1)[0]}"
+    return "draft" if decode == "draft" and adapter.scaled_decode else None
 
 
 def plan_key(
@@ -168,22 +211,25 @@ def plan_key(
     subset: int | None = None,
     views: str = "none",
     device: str = "cpu",
+    decode: str = "draft",
 ) -> KeyPlan:
     """The cache key of an extraction, without running it (it reads the split manifest).
 
     ``device``: features computed under bf16/fp16 autocast on a GPU differ from full-precision
-    ones by more than fp16 storage rounding, so they get their own key."""
+    ones by more than fp16 storage rounding, so they get their own key.  ``decode``: see
+    :data:`DECODES` and :func:`decode_mode`."""
     if dtype not in DTYPES:
         raise SeabenchError(f"unknown --dtype {dtype!r}; choose one of: {', '.join(DTYPES)}")
     view_names(views)  # an unknown name is bad input, before any work
+    keyed_decode = decode_mode(adapter, decode, device, views)
     manifest = adapter.manifest()
     if subset is not None:
         manifest = manifest.subset(subset)
     tcfg = eval_transform_config(backbone.data_config, image_size, crop_pct)
     inputs = key_inputs(
-        adapter, backbone, manifest, tcfg, dtype, views, _autocast_name(device, dtype)
+        adapter, backbone, manifest, tcfg, dtype, views, _autocast_name(device, dtype), keyed_decode
     )
-    return KeyPlan(cache_key(inputs), inputs, manifest, tcfg, views)
+    return KeyPlan(cache_key(inputs), inputs, manifest, tcfg, views, keyed_decode)
 
 
 def plan_chunks(manifest: SplitManifest, chunk_size: int) -> list[Chunk]:
@@ -232,6 +278,7 @@ def extract_features(
     device: str | None = None,
     progress: Callable[[str, int, int], None] | None = None,
     views: str = "none",
+    decode: str = "draft",
 ) -> ExtractResult:
     """Extract (or reuse) features of every split into the cache; return the entry.
 
@@ -240,6 +287,9 @@ def extract_features(
     called after every batch with host-side counts only (it never synchronises the device).
     ``views`` (see :mod:`seabench.data.views`): M views per image, stored as (N, M, d); counts,
     ``batch_size`` and ``chunk_size`` stay in images (a batch is B*M backbone inputs).
+    ``decode``: "draft" (JPEG files decoded at the smallest DCT scale covering the resize, keyed),
+    "full" (full-size decoding, the key of entries made before "draft" existed) or "device"
+    (decode, resize and normalise on ``device``, keyed; see :mod:`seabench.features.decode`).
     """
     chunk_size = default_chunk_size() if chunk_size is None else chunk_size
     if batch_size < 1 or chunk_size < 1:
@@ -258,6 +308,7 @@ def extract_features(
         subset=subset,
         views=views,
         device=device,
+        decode=decode,
     )
     key, manifest = plan.key, plan.manifest
     dist = distributed.from_env(device)
@@ -296,6 +347,7 @@ def extract_features(
                 key,
                 plan.transform,
                 plan.views,
+                plan.decode,
                 batch_size,
                 default_workers(device, dist.local_world) if workers is None else workers,
                 device,
@@ -322,7 +374,18 @@ def extract_features(
                         "chunk_size": chunk_size,
                         "autocast": _autocast_name(device, dtype),
                         **_overrides(backbone, image_size, crop_pct),
+                        "decode": plan.decode or "full",
                     },
+                )
+                record_throughput(
+                    cache.directory,
+                    backbone.identity.get("name", backbone.name),
+                    plan.transform["size"],
+                    device,
+                    extracted,
+                    seconds,
+                    default_size=image_size is None,
+                    views=plan.views,
                 )
             dist.barrier()  # the entry is committed
             entry = entry or cache.get(key)
@@ -435,6 +498,7 @@ def _run_chunks(
     key,
     tcfg,
     views,
+    decode,
     batch_size,
     workers,
     device,
@@ -455,13 +519,31 @@ def _run_chunks(
         model = model.to(memory_format=torch.channels_last)
     amp = _autocast_name(device, "fp16" if dtype == torch.float16 else "fp32")
     items = [manifest.items(c.split)[i] for c in chunks for i in range(c.start, c.stop)]
-    # views "none" keeps the plain (3, H, W) item: its numbers are those of older entries
-    transform = build_eval_transform(tcfg) if views == "none" else ViewTransform(tcfg, views)
+    # views "none" keeps the plain (3, H, W) item: its numbers are those of older entries.  It
+    # travels as uint8 (a quarter of the bytes to collate, pin and copy) and is normalised on the
+    # device by the same float operations as the per-image transform (bitwise the same numbers).
+    if views == "none":
+        transform, normalize = build_eval_transform(tcfg, normalize=False), BatchNormalize(tcfg)
+    else:
+        transform, normalize = ViewTransform(tcfg, views), None
+    min_side = resize_side(tcfg) if decode == "draft" else None
+    on_device = decode is not None and decode.startswith("torchvision:")
+    if on_device:  # workers read bytes; the device decodes, resizes and crops
+        from seabench.features.decode import DeviceDecoder, ManifestBytes, collate_bytes
+
+        data, collate, decoder = (
+            ManifestBytes(adapter, items),
+            collate_bytes,
+            DeviceDecoder(tcfg, device),
+        )
+    else:
+        data, collate, decoder = ManifestImages(adapter, items, transform, min_side), None, None
     loader = DataLoader(
-        ManifestImages(adapter, items, transform),
+        data,
         batch_sampler=_batches(chunks, batch_size),
+        collate_fn=collate,
         num_workers=workers,
-        pin_memory=cuda,
+        pin_memory=cuda and not on_device,
         persistent_workers=False,
         **({"prefetch_factor": 4} if workers > 0 else {}),
     )
@@ -470,11 +552,15 @@ def _run_chunks(
     current = iter(chunks)
     chunk = next(current)
     for images in loader:
+        if decoder is not None:
+            images = decoder(images)
         n = images.shape[0]  # images; with views the item is (M, 3, H, W)
         m = images.shape[1] if images.ndim == 5 else 0
         if m:
             images = images.flatten(0, 1)  # (B*M, 3, H, W): one forward pass for every view
-        images = images.to(device, non_blocking=True)
+        images = images.to(device, non_blocking=True)  # from pinned memory on a GPU: async
+        if normalize is not None:
+            images = normalize(images)
         if cuda:
             images = images.contiguous(memory_format=torch.channels_last)
         with torch.autocast(

@@ -166,6 +166,18 @@ EXTRACT = table(
         "true or false",
         "true",
     ),
+    Spec(
+        "decode",
+        "choice",
+        "JPEG files: draft decodes at the smallest DCT scale (1/2, 1/4, 1/8) that still "
+        "covers the resize (faster; its own cache entry); full decodes at full size (the entries "
+        "made before draft existed); device decodes, resizes and normalises on --device (nvJPEG "
+        "on a GPU; its own cache entry). In-memory datasets (mnist5k, CIFAR) take draft or full, "
+        "the same either way.",
+        "a JPEG decode path",
+        "draft",
+        choices=("draft", "full", "device"),
+    ),
 )
 
 # -- seabench probe / recipe [probe] ------------------------------------------------------------

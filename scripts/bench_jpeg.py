@@ -1,0 +1,245 @@
+"""The JPEG half of scripts/bench_extract.py (``--jpeg``): per-stage throughput and the
+extraction / forward-only ratio on an ImageFolder of real-size JPEGs (see jpeg_set.py).
+
+Stages are timed in one process on a sample of the files, each the best of ``--repeats`` passes
+(a shared CPU slows some passes; the best is the stage's own cost).  "share" is the stage's time
+per image over the forward pass's: what the stage would add to each image if nothing overlapped.
+The end-to-end extraction is the real ``extract_features`` over the whole set, bracketed by
+forward-only passes (their mean is the reference), once per loader worker count asked for.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from seabench.backbones import create_backbone
+from seabench.data import get_dataset
+from seabench.data.splits import SPLITS
+from seabench.data.transforms import BatchNormalize, build_eval_transform, resize_side
+from seabench.features import FeatureCache, extract_features
+from seabench.features.extract import default_workers, plan_key
+from seabench.home import Home
+
+#: targets of issue 12: (device kind, backbone) -> minimum extraction / forward-only at 224 px
+TARGETS = {("cpu", "efficientnet_lite0"): 0.9, ("cuda", "resnet50"): 0.8}
+
+
+def best_of(fn: Callable[[], object], repeats: int, sync: bool = False) -> float:
+    """The shortest of ``repeats`` timed calls, in seconds."""
+    times = []
+    for _ in range(repeats):
+        if sync:
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        fn()
+        if sync:
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def pil_decode(data: bytes, side: int | None) -> Image.Image:
+    im = Image.open(io.BytesIO(data))
+    if side is not None:
+        im.draft("RGB", (side, side))
+    return im.convert("RGB")
+
+
+@torch.inference_mode()
+def forward_only(model, batches: list[torch.Tensor], cuda: bool) -> float:
+    """images/s of the model on batches already in (device) memory, as extraction runs it."""
+    amp = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float16
+    if cuda:
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for x in batches:
+        with torch.autocast("cuda", dtype=amp, enabled=cuda):
+            model(x)
+    if cuda:
+        torch.cuda.synchronize()
+    return sum(len(x) for x in batches) / (time.perf_counter() - t0)
+
+
+def stage_table(args, adapter, plan, model, device: str) -> tuple[float, list[torch.Tensor]]:
+    """Print per-stage images/s on a sample; return forward-only images/s and its batches."""
+    cuda = device.startswith("cuda")
+    files = [adapter.path(i) for s in SPLITS for i in plan.manifest.items(s)]
+    step = max(1, len(files) // args.stage_images)
+    sample = files[::step][: args.stage_images]
+    n, side, tcfg = len(sample), resize_side(plan.transform), plan.transform
+    datas = [p.read_bytes() for p in sample]
+    resize = build_eval_transform(tcfg, normalize=False).transforms[:-1]  # Resize, CenterCrop
+    per_image = build_eval_transform(tcfg).transforms[-2:]  # ToTensor, Normalize
+    to_uint8 = build_eval_transform(tcfg, normalize=False).transforms[-1]
+    full = [pil_decode(d, None) for d in datas]
+    draft = [pil_decode(d, side) for d in datas]
+    crops = [_apply(resize, im) for im in draft]
+    bs = args.batch_size
+    u8 = [torch.stack([to_uint8(c) for c in crops[i : i + bs]]) for i in range(0, n, bs)]
+    norm = BatchNormalize(tcfg)
+    batches = [norm(b.to(device)) for b in u8]
+    if cuda:
+        batches = [b.contiguous(memory_format=torch.channels_last) for b in batches]
+    forward_only(model, batches[:1], cuda)  # warm up
+    fwd = n / best_of(lambda: forward_only(model, batches, cuda), args.repeats, cuda)
+    rows: list[tuple[str, float]] = []
+
+    def stage(name: str, fn: Callable[[], object], sync: bool = False) -> None:
+        rows.append((name, n / best_of(fn, args.repeats, sync)))
+
+    stage("read file bytes", lambda: [p.read_bytes() for p in sample])
+    stage("decode: PIL full size", lambda: [pil_decode(d, None) for d in datas])
+    stage(f"decode: PIL draft >= {side} px (used)", lambda: [pil_decode(d, side) for d in datas])
+    try:
+        import simplejpeg
+
+        stage("decode: simplejpeg full size", lambda: [simplejpeg.decode_jpeg(d) for d in datas])
+        stage(
+            f"decode: simplejpeg scaled >= {side} px",
+            lambda: [simplejpeg.decode_jpeg(d, min_height=side, min_width=side) for d in datas],
+        )
+    except ImportError:
+        rows.append(("decode: simplejpeg (not installed)", float("nan")))
+    from torchvision.io import decode_jpeg
+
+    raw = [torch.frombuffer(bytearray(d), dtype=torch.uint8) for d in datas]
+    stage(
+        f"decode: torchvision decode_jpeg cpu, batches of {bs}",
+        lambda: [decode_jpeg(raw[i : i + bs]) for i in range(0, n, bs)],
+    )
+    if cuda:
+        stage(
+            f"decode: torchvision decode_jpeg cuda, batches of {bs}",
+            lambda: [decode_jpeg(raw[i : i + bs], device=device) for i in range(0, n, bs)],
+            sync=True,
+        )
+    from seabench.features.decode import DeviceDecoder
+
+    dd = DeviceDecoder(tcfg, device)
+    stage(
+        f"decode+resize+crop on {device}: torchvision (--decode device)",
+        lambda: [dd(raw[i : i + bs]) for i in range(0, n, bs)],
+        sync=cuda,
+    )
+    stage("resize+crop: from full-size decode", lambda: [_apply(resize, im) for im in full])
+    stage("resize+crop: from draft decode (used)", lambda: [_apply(resize, im) for im in draft])
+    stage("normalise: per image ToTensor+Normalize", lambda: [_apply(per_image, c) for c in crops])
+
+    def batch_normalise() -> None:
+        for i in range(0, n, bs):
+            norm(torch.stack([to_uint8(c) for c in crops[i : i + bs]]))
+
+    stage("normalise: uint8 per image + batch (used)", batch_normalise)
+    if cuda:
+        pinned = [b.pin_memory() for b in u8]
+        floats = [norm(b) for b in u8]
+        stage(
+            "host-to-device: uint8 pinned non_blocking (used)",
+            lambda: [b.to(device, non_blocking=True) for b in pinned],
+            sync=True,
+        )
+        stage("host-to-device: float32 pageable", lambda: [b.to(device) for b in floats], True)
+    else:
+        rows.append(("host-to-device: none on cpu", float("nan")))
+    rows.append(("forward only", fwd))
+    print(f"stages on {n} images (best of {args.repeats}); share = stage time / forward time")
+    for name, ips in rows:
+        share = f"{fwd / ips:6.3f}" if ips == ips else "     -"
+        rate = f"{ips:9.1f}" if ips == ips else "        -"
+        print(f"  {name:52s} {rate} img/s  share {share}")
+    return fwd, batches
+
+
+def _apply(transforms, x):
+    for t in transforms:
+        x = t(x)
+    return x
+
+
+def jpeg_main(args) -> None:
+    from jpeg_set import build_jpeg_set
+
+    home = Home.resolve(args.home)
+    root = build_jpeg_set(home.root, args.images)
+    adapter = get_dataset(f"imagefolder:{root}")
+    backbone = create_backbone(args.backbone)
+    device = args.device
+    cuda = device.startswith("cuda")
+    model = backbone.model.eval().to(device)
+    if cuda:
+        model = model.to(memory_format=torch.channels_last)
+    size = args.image_size or 224
+    plan = plan_key(adapter, backbone, image_size=size, device=device)
+    total = sum(len(plan.manifest.items(s)) for s in SPLITS)
+    print(
+        f"{args.backbone} on {total} JPEGs ({root}) at {size} px, batch {args.batch_size}, "
+        f"torch threads {torch.get_num_threads()}, device {device}, "
+        f"default loader workers {default_workers(device)}"
+    )
+    fwd, batches = stage_table(args, adapter, plan, model, device)
+    workers = [default_workers(device)] if args.workers is None else args.workers
+    ratios = {}
+    with tempfile.TemporaryDirectory() as tmp:
+
+        def extract(decode: str, w: int, subset: int | None = None):
+            t0 = time.perf_counter()
+            r = extract_features(
+                adapter,
+                backbone,
+                FeatureCache(Path(tmp) / f"{decode}-{w}-{subset}"),
+                image_size=size,
+                batch_size=args.batch_size,
+                device=device,
+                workers=w,
+                decode=decode,
+                subset=subset,
+            )
+            seconds = time.perf_counter() - t0
+            return r, seconds
+
+        _, overhead = extract("draft", workers[0], subset=1)
+        print(f"fixed cost of one extract_features call (3 images): {overhead:.2f} s")
+        print("end-to-end extraction (whole set, fresh cache each):")
+        entries = {}
+        for decode, ws in (("draft", workers), ("full", workers[:1]), ("device", workers[:1])):
+            for w in ws:
+                before = forward_only(model, batches, cuda)
+                r, seconds = extract(decode, w)
+                after = forward_only(model, batches, cuda)
+                ips, ref = r.images / seconds, (before + after) / 2
+                ratios[decode, w] = ips / ref
+                print(
+                    f"  decode {decode:6s} workers {w}: extraction {ips:7.1f} img/s, forward-only "
+                    f"{before:.1f} / {after:.1f} img/s, ratio {ips / ref:.3f}"
+                )
+                entries[decode] = r.entry
+        b = entries["full"].load()
+        top = max(b[f"{s}_x"].float().abs().max().item() for s in SPLITS)
+        for other in ("draft", "device"):
+            a = entries[other].load()
+            x, y = (torch.cat([t[f"{s}_x"].float() for s in SPLITS]) for t in (a, b))
+            d = (x - y).abs()
+            cos = torch.nn.functional.cosine_similarity(x, y, dim=1)
+            rel = ((x - y).norm(dim=1) / y.norm(dim=1)).max().item()
+            print(
+                f"{other} vs full-size PIL decode, features of all {total} images (stored fp16): "
+                f"max abs diff {d.max().item():.4g}, mean abs diff {d.mean().item():.3g}, max abs "
+                f"feature {top:.4g}; per image: min cosine {cos.min().item():.5f}, max relative "
+                f"L2 {rel:.4f}"
+            )
+    print(f"forward only (sample, best of {args.repeats}): {fwd:.1f} img/s")
+    ratio = ratios["draft", workers[0]]
+    kind = "cuda" if cuda else "cpu"
+    target = TARGETS.get((kind, args.backbone)) if size == 224 else None
+    if target is None:
+        print(f"ratio extraction / forward-only: {ratio:.3f} (no target for this configuration)")
+    else:
+        verdict = "PASS" if ratio >= target else "FAIL"
+        print(f"ratio extraction / forward-only: {ratio:.3f}; target >= {target}: {verdict}")
