@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # the heavy stages are imported where used: bad input fails b
     from seabench.features.cache import CacheEntry
     from seabench.features.extract import ExtractResult
     from seabench.probe import FeatureSet, ProbeOptions
+    from seabench.probe.fewshot import FewShotPlan
 
 
 def extract(
@@ -144,9 +145,11 @@ def probe_cached(
     progress: Callable[[str, int], None] | None = None,
     image_size: int | None = None,
     ensemble: str | None = None,
+    fewshot: FewShotPlan | None = None,
 ) -> list[dict]:
     """Probe cached features; ``backbone`` "a,b,c" with ``ensemble`` concat|logits ensembles them
-    (their cache entries must share the split manifest).  Rows are appended to the store."""
+    (their cache entries must share the split manifest); ``fewshot`` runs the few-shot draws
+    instead of the full training set.  Rows are appended to the store."""
     from seabench.errors import SeabenchError
     from seabench.features import FeatureCache
     from seabench.probe import run_probe
@@ -164,6 +167,8 @@ def probe_cached(
             f"{len(names)} backbones given; add --ensemble concat or --ensemble "
             "logits to ensemble them, or probe them one at a time"
         )
+    if ensemble is not None and fewshot is not None:
+        raise SeabenchError("--shots probes one backbone at a time; drop --ensemble")
     cache = FeatureCache(home.features)
     if ensemble is not None:
         sets = [feature_set(find_features(cache, dataset, b, multiview, match)) for b in names]
@@ -173,9 +178,46 @@ def probe_cached(
     else:
         fs = feature_set(find_features(cache, dataset, names[0], multiview, match))
         fs.info["options_hash"] = options_hash(opts)
+        if fewshot is not None:
+            return probe_fewshot(home, fs, opts, fewshot, progress)
         rows = run_probe(fs, opts, progress=progress)
     ResultsStore(home.results).append(rows)
     return rows
+
+
+def probe_fewshot(
+    home: Home,
+    fs: FeatureSet,
+    opts: ProbeOptions,
+    plan: FewShotPlan,
+    progress: Callable[[str, int], None] | None = None,
+    skip_recorded: bool = False,
+) -> list[dict]:
+    """The few-shot draws of ``plan``; each draw's rows are stored as soon as they exist.
+
+    With ``skip_recorded`` (recipes), draws already recorded for these features, method and
+    options are not run again."""
+    from seabench.probe.fewshot import run_fewshot
+    from seabench.results import ResultsStore
+
+    store = ResultsStore(home.results)
+    skip = None
+    if skip_recorded:
+        done = {
+            (r.get("shots"), r.get("draw"), r.get("draw_hash"), r.get("seed"))
+            for r in store.rows()
+            if r.get("features_key") == fs.info.get("features_key")
+            and r.get("backbone") == fs.backbone
+            and r.get("aug") == opts.aug
+            and r.get("options_hash") == fs.info.get("options_hash")
+        }
+        seeds = range(opts.first_seed, opts.first_seed + opts.seeds)
+
+        def skip(info: dict) -> bool:
+            key = (info["shots"], info["draw"], info["draw_hash"])
+            return all((*key, s) in done for s in seeds)
+
+    return run_fewshot(fs, opts, plan, progress, sink=store.append, skip=skip)
 
 
 def probe_external(
@@ -183,6 +225,7 @@ def probe_external(
     files: dict[str, str | None],
     opts: ProbeOptions,
     progress: Callable[[str, int], None] | None = None,
+    fewshot: FewShotPlan | None = None,
     **naming,
 ) -> list[dict]:
     """Probe features from files (``files`` maps train/val/test_features/labels to paths);
@@ -193,6 +236,8 @@ def probe_external(
 
     fs = external_feature_set(**files, **naming)
     fs.info["options_hash"] = options_hash(opts)
+    if fewshot is not None:
+        return probe_fewshot(home, fs, opts, fewshot, progress)
     rows = run_probe(fs, opts, progress=progress)
     ResultsStore(home.results).append(rows)
     return rows
@@ -208,6 +253,9 @@ def options_hash(opts: ProbeOptions) -> str:
     d = asdict(opts)
     for k in ("seeds", "first_seed", "device"):
         d.pop(k)
+    for k in ("k", "k_grid"):  # k-NN's, unset elsewhere: rows recorded before them keep their hash
+        if d[k] is None:
+            d.pop(k)
     return hashlib.sha256(canonical_json(d).encode()).hexdigest()[:12]
 
 
@@ -243,6 +291,8 @@ def probe_options(aug: str, settings: dict, seeds: int = 1) -> ProbeOptions:
         "solver",
         "l2",
         "l2_grid",
+        "k",
+        "k_grid",
     }
     unknown = set(s) - train_keys - opt_keys
     if unknown:
@@ -254,6 +304,8 @@ def probe_options(aug: str, settings: dict, seeds: int = 1) -> ProbeOptions:
     for k in ("lr_grid", "wd_grid", "strength_grid", "l2_grid"):
         if k in s and s[k] is not None:
             s[k] = tuple(float(v) for v in s[k])
+    if s.get("k_grid") is not None:
+        s["k_grid"] = tuple(int(v) for v in s["k_grid"])
     return ProbeOptions(aug=aug, settings=train, seeds=seeds, **s)
 
 
@@ -282,6 +334,11 @@ def _method_options(method: str, recipe) -> ProbeOptions:
     from seabench.probe import ProbeOptions
 
     settings = dict(recipe.probe)
+    if method == "knn":
+        settings = {k: v for k, v in settings.items() if k in ("device", "search", "k", "k_grid")}
+        return probe_options("none", {**settings, "solver": "knn"}, seeds=recipe.seeds)
+    settings.pop("k", None)
+    settings.pop("k_grid", None)
     if method == "lbfgs":
         if "solver" not in {f.name for f in fields(ProbeOptions)}:
             raise SeabenchError(
@@ -396,7 +453,7 @@ def _recorded_methods(home: Home) -> dict[tuple[str, str, str], set[int]]:
 
     out: dict[tuple[str, str, str], set[int]] = {}
     for r in ResultsStore(home.results).rows():
-        method = "lbfgs" if r.get("solver") == "lbfgs" else r.get("aug")
+        method = r.get("aug") if r.get("solver", "sgd") == "sgd" else r.get("solver")
         out.setdefault((r.get("backbone"), r.get("dataset"), method), set()).add(r.get("seed"))
     return out
 
@@ -476,6 +533,11 @@ def plan_recipe(recipe, home: Home) -> list[str]:
                 if opts.solver == "lbfgs":
                     n_cfg = len(opts.l2_values())
                     what = f"L-BFGS logistic regression, {n_cfg} L2 values"
+                elif opts.solver == "knn":
+                    from seabench.probe.knn import K_GRID
+
+                    n_cfg = len(opts.k_grid or K_GRID) if opts.search else 1
+                    what = f"weighted k-NN, {n_cfg} values of k"
                 else:
                     n_cfg = len(opts.grid())
                     what = f"{n_cfg} configs x {opts.settings.epochs} epochs"

@@ -34,6 +34,9 @@ class ProbeOptions:
     solver: str = "sgd"
     l2: float | None = None
     l2_grid: tuple[float, ...] | None = None
+    #: k-NN: the fixed k (with --no-search) and the k searched on val (default knn.K_GRID)
+    k: int | None = None
+    k_grid: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         check_aug(self.aug)
