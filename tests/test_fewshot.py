@@ -1,0 +1,119 @@
+"""Few-shot probes: deterministic draws shared by every method, rows that say which draw, test
+untouched, and one-line errors for bad shots and draws."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from seabench.cli import cli
+from seabench.errors import SeabenchError
+from seabench.probe import ProbeOptions, TrainSettings
+from seabench.probe.fewshot import draw, draws_of, make_plan, parse_shots, run_fewshot
+from tests.test_protocol import blobs
+
+FAST = TrainSettings(epochs=3, batch_size=32)
+SGD = dict(lr_grid=(0.5,), wd_grid=(1e-4,), settings=FAST)
+
+
+def test_draws_are_deterministic_nested_and_per_class():
+    fs = blobs(n=(120, 40, 60))
+    a_tr, a_va, src = draw(fs, 4, 0, 4)
+    b_tr, b_va, _ = draw(fs, 4, 0, 4)
+    assert torch.equal(a_tr, b_tr) and torch.equal(a_va, b_va) and src == "val split"
+    assert torch.bincount(fs.train_y[a_tr], minlength=4).tolist() == [4, 4, 4, 4]
+    assert torch.bincount(fs.val_y[a_va], minlength=4).tolist() == [4, 4, 4, 4]
+    c_tr, _, _ = draw(fs, 4, 1, 4)
+    assert not torch.equal(a_tr, c_tr)  # another draw, other images
+    one, _, _ = draw(fs, 1, 0, 1)
+    assert set(one.tolist()) <= set(a_tr.tolist())  # 1 shot is inside 4 shots of the same draw
+
+
+def test_without_val_split_val_comes_from_the_train_rest():
+    fs = blobs(n=(120, 40, 60), with_val=False)
+    tr, va, src = draw(fs, 2, 0, 2)
+    assert src == "train rest" and not set(tr.tolist()) & set(va.tolist())
+
+
+def test_rows_carry_the_draw_and_the_same_draws_go_to_every_method():
+    fs = blobs(n=(120, 40, 60))
+    plan = make_plan("1,4", 2)
+    methods = {
+        "sgd": ProbeOptions(aug="sea", strength_grid=(0.2,), **SGD),
+        "lbfgs": ProbeOptions(aug="none", solver="lbfgs", l2_grid=(1.0,)),
+        "knn": ProbeOptions(aug="none", solver="knn"),
+    }
+    seen = {}
+    for name, opts in methods.items():
+        stored = []
+        rows = run_fewshot(fs, opts, plan, sink=stored.append)
+        assert len(stored) == 4 and [r for part in stored for r in part] == rows
+        assert [(r["shots"], r["draw"]) for r in rows] == [(1, 0), (1, 1), (4, 0), (4, 1)]
+        for r in rows:
+            assert r["n_train"] == 4 * r["shots"] and r["n_val"] == 4 * min(r["shots"], 4)
+            assert r["n_test"] == 60 and r["draw_seed"] == 1000 + r["draw"]
+            assert r["val_shots"] == min(r["shots"], 4) and r["selected_on"] == "val"
+        seen[name] = [r["draw_hash"] for r in rows]
+    assert seen["sgd"] == seen["lbfgs"] == seen["knn"]  # paired
+    assert len(set(seen["sgd"])) == 4
+    # 1 shot of 4 classes: k-NN's k is capped by the 4 training images
+    assert run_fewshot(fs, methods["knn"], make_plan("1", 1))[0]["hparams"]["k"] == 4
+
+
+def test_test_split_is_never_drawn_from():
+    fs = blobs(n=(120, 40, 60))
+    for sub in draws_of(fs, make_plan([2], 3)):
+        assert sub.test_x is fs.test_x and sub.test_y is fs.test_y
+        assert len(sub.train_x) == 8 and len(sub.val_x) == 8
+
+
+@pytest.mark.parametrize("shots", ["0", "-1", "1.5", "two", "1,,2", ""])
+def test_bad_shots(shots):
+    with pytest.raises(SeabenchError, match="--shots"):
+        parse_shots(shots)
+
+
+def test_bad_draws_and_shots_beyond_the_smallest_class():
+    with pytest.raises(SeabenchError, match="--draws"):
+        make_plan("1", 0)
+    fs = blobs(n=(120, 40, 60))
+    fs.train_y[fs.train_y == 3] = 2
+    fs.train_y[0] = 3  # class 3 has 1 training image left
+    with pytest.raises(SeabenchError, match=r"classes 3 \(1\).*at most 1"):
+        list(draws_of(fs, make_plan("1,2", 1)))
+
+
+def files(tmp_path, fs):
+    args = []
+    for split in ("train", "val", "test"):
+        for part, flag in (("x", "features"), ("y", "labels")):
+            path = tmp_path / f"{split}_{part}.pt"
+            torch.save(getattr(fs, f"{split}_{part}"), path)
+            args += [f"--{split}-{flag}", str(path)]
+    return [*args, "--home", str(tmp_path / "h")]
+
+
+def test_cli_shots_and_bad_input(tmp_path):
+    args = ["probe", *files(tmp_path, blobs(n=(120, 40, 60)))]
+    res = CliRunner().invoke(cli, [*args, "--method", "knn", "--shots", "1,2", "--draws", "2"])
+    assert res.exit_code == 0, res.stderr
+    res = CliRunner().invoke(
+        cli, [*args, "--method", "knn", "--shots", "2", "--draws", "1", "--json"]
+    )
+    (row,) = [json.loads(line) for line in res.stdout.splitlines()]
+    assert row["shots"] == 2 and row["draw"] == 0 and row["method"] == "knn"
+    for bad, word in (
+        (["--shots", "0"], "--shots"),
+        (["--shots", "-2"], "--shots"),
+        (["--shots", "2.5"], "--shots"),
+        (["--shots", "2", "--draws", "0"], "--draws"),
+        (["--shots", "2", "--draws", "x"], "--draws"),
+        (["--shots", "31"], "at most 30"),
+        (["--draws", "3"], "go with --shots"),
+    ):
+        res = CliRunner().invoke(cli, [*args, "--method", "knn", *bad])
+        assert res.exit_code == 2, (bad, res.stderr)
+        assert word in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
