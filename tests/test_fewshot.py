@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 import torch
 from click.testing import CliRunner
@@ -117,3 +118,45 @@ def test_cli_shots_and_bad_input(tmp_path):
         res = CliRunner().invoke(cli, [*args, "--method", "knn", *bad])
         assert res.exit_code == 2, (bad, res.stderr)
         assert word in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+
+
+def few_rows():
+    from tests.test_report import row
+
+    out = [row("a", "none", 80.0), row("a", "none", 70.0, solver="knn")]
+    for shots, base in ((1, 30.0), (4, 50.0), (16, 70.0)):
+        for d in range(3):
+            for aug, solver, gain in (
+                ("none", "sgd", 0.0),
+                ("sea", "sgd", 3.0),
+                ("none", "knn", -2),
+            ):
+                extra = dict(shots=shots, draw=d, draw_hash=f"h{shots}{d}", solver=solver)
+                extra["val_source"] = f"few-shot: {min(shots, 4)} per class from the val split"
+                out.append(row("a", aug, base + gain + d, **extra))
+    return pd.DataFrame(out)
+
+
+def test_report_keeps_fewshot_rows_in_their_own_table_with_curves(tmp_path):
+    from seabench.report import build_report, write_reports
+    from seabench.report.render import markdown
+
+    report = build_report(few_rows())
+    main = report.tables["bb"]
+    assert list(main.columns) == ["none", "knn"] and main.loc["a", "none"] == 80.0  # no shots rows
+    table = report.fewshot.display["bb"]
+    assert table.loc["a", "1-shot linear"] == "31.00 ± 1.00"
+    assert table.loc["a", "16-shot linear+SeA"] == "74.00 ± 1.00"
+    assert table.loc["a", "4-shot k-NN"] == "49.00 ± 1.00"
+    assert list(table.columns)[:4] == [
+        "metric",
+        "1-shot linear",
+        "1-shot linear+SeA",
+        "1-shot k-NN",
+    ]
+    assert "few-shot test score" in markdown(report)
+    [path] = write_reports(report, tmp_path, ["html"])
+    text = path.read_text()
+    assert text.count("<svg") >= 2 and "test score against shots" in text
+    only_few = build_report(few_rows()[2:].reset_index(drop=True))
+    assert only_few.backbones == [] and "1-shot linear" in markdown(only_few)
