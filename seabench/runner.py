@@ -6,6 +6,7 @@ recipes.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -268,6 +269,7 @@ def recorded_seeds(home: Home, features_key: str, aug: str, opts_hash: str) -> s
         if r.get("features_key") == features_key
         and r.get("aug") == aug
         and r.get("options_hash") == opts_hash
+        and r.get("shots") is None  # few-shot rows are another protocol
     }
 
 
@@ -367,9 +369,10 @@ def run_recipe(
     from seabench.results import ResultsStore
 
     failures = []
+    plan = recipe.fewshot_plan()
     for spec, dataset in recipe.cells():
         backbone = spec.name
-        if recipe.probe_methods:
+        if recipe.probe_methods or recipe.fewshot_methods:
             try:
                 result = _extract_cell(home, recipe, spec, dataset, extract_progress)
             except SeabenchError as exc:
@@ -414,6 +417,32 @@ def run_recipe(
             except SeabenchError as exc:
                 failures.append(f"{backbone} / {dataset} / {method}: {exc}")
                 log(f"[red]failed[/] {backbone} / {dataset} / {method}: {exc}")
+        for method in recipe.fewshot_methods:
+            where = f"{backbone} / {dataset} / {method} few-shot"
+            try:
+                opts = _method_options(method, recipe)
+                fs = feature_set(entry)
+                fs.backbone = backbone
+                fs.info["options_hash"] = options_hash(opts)
+                t0 = time.perf_counter()
+                rows = probe_fewshot(home, fs, opts, plan, probe_progress, skip_recorded=True)
+                by_shots: dict[int, list[float]] = {}
+                for r in rows:
+                    by_shots.setdefault(r["shots"], []).append(r["test"])
+                done = "  ".join(
+                    f"{k}-shot {sum(v) / len(v):.2f}" for k, v in sorted(by_shots.items())
+                )
+                log(
+                    f"probe {where}: "
+                    + (
+                        f"{done} (mean of draws, {time.perf_counter() - t0:.1f} s)"
+                        if rows
+                        else "recorded"
+                    )
+                )
+            except SeabenchError as exc:
+                failures.append(f"{where}: {exc}")
+                log(f"[red]failed[/] {where}: {exc}")
         if "finetune" not in recipe.augs:
             continue
         for seed in range(recipe.seeds):
@@ -453,6 +482,8 @@ def _recorded_methods(home: Home) -> dict[tuple[str, str, str], set[int]]:
 
     out: dict[tuple[str, str, str], set[int]] = {}
     for r in ResultsStore(home.results).rows():
+        if r.get("shots") is not None:
+            continue
         method = r.get("aug") if r.get("solver", "sgd") == "sgd" else r.get("solver")
         out.setdefault((r.get("backbone"), r.get("dataset"), method), set()).add(r.get("seed"))
     return out
@@ -574,6 +605,15 @@ def plan_recipe(recipe, home: Home) -> list[str]:
             lines.append(
                 f"  {b:<{name_w}}  " + " ".join(f"{states[b, d]:>{width}}" for d in recipe.datasets)
             )
+    try:
+        plan = recipe.fewshot_plan()
+        if plan is not None:
+            lines.append(
+                f"few-shot: {', '.join(recipe.fewshot_methods)} at "
+                f"{', '.join(map(str, plan.shots))} shots x {plan.draws} draws per cell"
+            )
+    except SeabenchError as exc:
+        lines.append(f"few-shot: ERROR {exc}")
     extract_images = sum(images.get(d, 0) for _, d in ready) if recipe.probe_methods else 0
     unknown = sorted(bad_data)
     lines.append(
