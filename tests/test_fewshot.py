@@ -160,3 +160,33 @@ def test_report_keeps_fewshot_rows_in_their_own_table_with_curves(tmp_path):
     assert text.count("<svg") >= 2 and "test score against shots" in text
     only_few = build_report(few_rows()[2:].reset_index(drop=True))
     assert only_few.backbones == [] and "1-shot linear" in markdown(only_few)
+
+
+def test_recipe_fewshot_table_and_recorded_draws_are_not_run_again(tmp_path):
+    from seabench import runner
+    from seabench.home import Home
+    from seabench.recipe import Recipe
+    from seabench.results import ResultsStore
+
+    p = tmp_path / "r.toml"
+    p.write_text(
+        'datasets = ["mnist5k"]\naugs = ["none", "knn"]\nbackbones = ["a"]\n'
+        "[fewshot]\nshots = [1, 2]\ndraws = 2\n"
+    )
+    recipe = Recipe.load(p)
+    plan = recipe.fewshot_plan()
+    assert plan.shots == (1, 2) and plan.draws == 2 and recipe.fewshot_methods == ["none", "knn"]
+    opts = runner._method_options("knn", recipe)
+    assert opts.solver == "knn" and opts.aug == "none"
+    home = Home.resolve(tmp_path / "h")
+    fs = blobs(n=(120, 40, 60))
+    fs.info.update(features_key="k1", options_hash=runner.options_hash(opts))
+    first = runner.probe_fewshot(home, fs, opts, plan, skip_recorded=True)
+    assert len(first) == 4 and len(ResultsStore(home.results).rows()) == 4
+    assert runner.probe_fewshot(home, fs, opts, plan, skip_recorded=True) == []
+    # few-shot rows never count as the full-data probe being recorded
+    assert runner.recorded_seeds(home, "k1", "none", fs.info["options_hash"]) == set()
+    for bad, word in (("shots = [0]", "--shots"), ("shots = [1]\ndraws = 0", "--draws")):
+        p.write_text(f'datasets = ["d"]\naugs = ["none"]\nbackbones = ["a"]\n[fewshot]\n{bad}\n')
+        with pytest.raises(SeabenchError, match=word):
+            Recipe.load(p).fewshot_plan()
