@@ -70,6 +70,11 @@ def test_chunking_gives_the_unchunked_result():
     a = knn_scores(x, y, q, (30,), c)[30]
     b = knn_scores(x, y, q, (30,), c, max_elements=37)[30]
     assert torch.allclose(a, b, atol=1e-6)
+    multi = F.one_hot(y, c)
+    multi[::3, (y[::3] + 2) % c] = 1  # the multi-hot vote is chunked over queries too
+    a = knn_scores(x, multi, q, (30,), c)[30]
+    b = knn_scores(x, multi, q, (30,), c, max_elements=400)[30]
+    assert torch.allclose(a, b, atol=1e-6)
 
 
 def test_predictions_agree_with_scikit_learn():

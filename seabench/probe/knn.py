@@ -74,15 +74,25 @@ def vote(
     num_classes: int,
     k: int,
     temperature: float = TEMPERATURE,
+    max_elements: int = MAX_ELEMENTS,
 ) -> torch.Tensor:
-    """(Nq, C) normalised class scores from the first ``k`` of sorted neighbours."""
+    """(Nq, C) normalised class scores from the first ``k`` of sorted neighbours.
+
+    Single-label votes are scattered into (Nq, C); multi-hot votes gather (chunk, k, C) label
+    rows, so queries are taken in chunks of at most ``max_elements`` such entries."""
     w = (sims[:, :k] / temperature).exp()
+    w = w / w.sum(dim=1, keepdim=True)
+    nbr = idx[:, :k]
     if bank_y.ndim == 1:
-        onehot = F.one_hot(bank_y[idx[:, :k]].long(), num_classes).float()
-    else:
-        onehot = bank_y[idx[:, :k]].float()  # (Nq, k, C) multi-hot
-    votes = torch.einsum("qk,qkc->qc", w, onehot)
-    return votes / w.sum(dim=1, keepdim=True)
+        out = torch.zeros(len(w), num_classes, device=w.device)
+        return out.scatter_add_(1, bank_y[nbr].long(), w)
+    step = max(1, max_elements // (k * num_classes))
+    return torch.cat(
+        [
+            torch.einsum("qk,qkc->qc", w[i : i + step], bank_y[nbr[i : i + step]].float())
+            for i in range(0, len(w), step)
+        ]
+    )
 
 
 def knn_scores(
@@ -97,4 +107,4 @@ def knn_scores(
     """Class scores for each k in ``ks`` from one neighbour search (with the largest k)."""
     sims, idx = neighbours(bank_x, queries, max(ks), max_elements)
     bank_y = bank_y.to(sims.device)
-    return {k: vote(sims, idx, bank_y, num_classes, k, temperature) for k in ks}
+    return {k: vote(sims, idx, bank_y, num_classes, k, temperature, max_elements) for k in ks}
