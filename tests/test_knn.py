@@ -152,3 +152,14 @@ def test_cli_knn_rows_and_nan_features(tmp_path):
     assert res.exit_code == 2 and "NaN" in res.stderr and len(res.stderr.strip().splitlines()) == 1
     res = CliRunner().invoke(cli, [*args, "--method", "nope"])
     assert res.exit_code == 2 and "knn" in res.stderr
+
+
+def test_knn_keeps_its_bank_for_the_python_estimator():
+    from seabench import SeAProbe
+
+    x, y, q, yq, _ = data(n=300, nq=100)
+    est = SeAProbe(aug="none", solver="knn").fit(x.numpy(), y.numpy())
+    assert est.best_params_["k"] in (10, 20, 50, 100, 200)
+    probs = est.predict_proba(q.numpy())
+    assert probs.shape == (100, 5) and abs(probs.sum(1) - 1).max() < 1e-5
+    assert est.score(q.numpy(), yq.numpy()) > 0.8

@@ -59,24 +59,26 @@ def fit_knn(
     for name, x in (("train", s.train_x), ("val", s.val_x), ("test", s.test_x)):
         check_finite(name, x)
     ks = k_values(opts, len(s.train_x))
-    if progress:
-        progress(f"knn search ({len(ks)} values of k)", 1)
+    tick = progress(f"knn search ({len(ks)} values of k, seed {seed})", 1) if progress else None
     t0 = time.perf_counter()
     val = knn_scores(s.train_x, s.train_y, s.val_x, ks, fs.num_classes)
     val_scores = {k: score(fs.metric, p, s.val_y) for k, p in val.items()}
     best = max(ks, key=lambda k: (val_scores[k], -k))
     search_seconds = time.perf_counter() - t0
-    if progress:
-        progress("knn on test with the train+val bank", 1)
+    if tick:
+        tick(1)
+    tick = progress("knn on test with the train+val bank", 1) if progress else None
     t1 = time.perf_counter()
-    test = knn_scores(
-        torch.cat([s.train_x, s.val_x]),
-        torch.cat([s.train_y, s.val_y]),
-        s.test_x,
-        (best,),
-        fs.num_classes,
-    )[best]
+    bank_x, bank_y = torch.cat([s.train_x, s.val_x]), torch.cat([s.train_y, s.val_y])
+
+    def predict_proba(x: torch.Tensor) -> torch.Tensor:
+        x = x.to(device=bank_x.device, dtype=torch.float32)
+        return knn_scores(bank_x, bank_y, x, (best,), fs.num_classes)[best]
+
+    test = predict_proba(s.test_x)
     seconds = time.perf_counter() - t1
+    if tick:
+        tick(1)
     hparams = {
         "k": best,
         "T": TEMPERATURE,
@@ -92,4 +94,5 @@ def fit_knn(
         len(ks) if opts.search else 0,
         search_seconds,
         seconds,
+        predict_proba=predict_proba,
     )
