@@ -33,7 +33,7 @@ def synthetic(n_bank: int, n_query: int, dim: int, classes: int, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     means = torch.randn(classes, dim, generator=g)
     y = torch.randint(0, classes, (n_bank + n_query,), generator=g)
-    x = 0.08 * means[y] + torch.randn(n_bank + n_query, dim, generator=g)
+    x = 0.15 * means[y] + torch.randn(n_bank + n_query, dim, generator=g)
     return x[:n_bank], y[:n_bank], x[n_bank:], y[n_bank:], classes
 
 
