@@ -217,7 +217,7 @@ class Recipe:
         """The checked FewShotPlan of the ``[fewshot]`` table, or None without one."""
         if not self.fewshot:
             return None
-        from seabench.probe.fewshot import make_plan
+        from seabench.fewshot_plan import make_plan
 
         unknown = set(self.fewshot) - FEWSHOT_KEYS
         if unknown:

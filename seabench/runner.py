@@ -18,8 +18,8 @@ if TYPE_CHECKING:  # the heavy stages are imported where used: bad input fails b
     from seabench.features import FeatureCache
     from seabench.features.cache import CacheEntry
     from seabench.features.extract import ExtractResult
+    from seabench.fewshot_plan import FewShotPlan
     from seabench.probe import FeatureSet, ProbeOptions
-    from seabench.probe.fewshot import FewShotPlan
 
 
 def extract(

@@ -226,6 +226,20 @@ def probe(
     """
     from seabench import runner
 
+    plan = None  # few-shot: checked first, before anything loads
+    draws_given = click.get_current_context().get_parameter_source("draws")
+    if shots is not None:
+        from seabench.fewshot_plan import make_plan
+
+        try:
+            n_draws = int(draws)
+        except ValueError:
+            raise SeabenchError(
+                f"--draws must be a whole number of 1 or more, got {draws!r}"
+            ) from None
+        plan = make_plan(shots, n_draws, val_shots)
+    elif draws_given != click.core.ParameterSource.DEFAULT or val_shots is not None:
+        raise SeabenchError("--draws and --val-shots go with --shots (e.g. --shots 1,4,16)")
     files = {
         "train_features": train_features,
         "train_labels": train_labels,
@@ -268,20 +282,6 @@ def probe(
     source = click.get_current_context().get_parameter_source("aug")
     if solver != "sgd" and source == click.core.ParameterSource.DEFAULT:
         aug = "none"
-    plan = None
-    draws_given = click.get_current_context().get_parameter_source("draws")
-    if shots is not None:
-        from seabench.probe.fewshot import make_plan
-
-        try:
-            n_draws = int(draws)
-        except ValueError:
-            raise SeabenchError(
-                f"--draws must be a whole number of 1 or more, got {draws!r}"
-            ) from None
-        plan = make_plan(shots, n_draws, val_shots)
-    elif draws_given != click.core.ParameterSource.DEFAULT or val_shots is not None:
-        raise SeabenchError("--draws and --val-shots go with --shots (e.g. --shots 1,4,16)")
     opts = runner.probe_options(
         aug,
         {
