@@ -12,7 +12,16 @@ Backbones are plain names (``"efficientnet_lite0"``) or tables naming a checkpoi
 Strings may use ``${VAR}`` or ``${VAR:-default}``: the environment wins, then the recipe's
 ``[vars]`` table, then the inline default; a variable with none of them is an error.
 ``augs`` may hold probe augmentations (``none``, ``sea``, ...), ``lbfgs`` (the classic L-BFGS
-logistic regression, no augmentation) and ``finetune`` (the fine-tuning baseline).
+logistic regression, no augmentation), ``knn`` (the weighted k-NN classifier) and ``finetune``
+(the fine-tuning baseline).
+
+A ``[fewshot]`` table adds few-shot probes on the same features::
+
+    [fewshot]
+    shots = [1, 4, 16]        # training images per class
+    draws = 3                 # random draws per shots value, the same for every method
+    methods = ["none", "sea"] # default: every probe method of ``augs``
+    # val_shots = 4           # val images per class (default min(shots, 4))
 """
 
 from __future__ import annotations
@@ -43,9 +52,11 @@ KNOWN_KEYS = {
     "data_root",
     "description",
     "vars",
+    "fewshot",
 }
+FEWSHOT_KEYS = {"shots", "draws", "methods", "val_shots"}
 BACKBONE_KEYS = set(BACKBONE_TABLE)
-SPECIAL_METHODS = ("lbfgs", "finetune")
+SPECIAL_METHODS = ("lbfgs", "knn", "finetune")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -158,6 +169,7 @@ def check_document(doc: dict) -> list[str]:
         ("probe", options.PROBE),
         ("finetune", options.FINETUNE),
         ("report", options.REPORT),
+        ("fewshot", options.FEWSHOT),
     ):
         value = doc.get(key, {})
         if not isinstance(value, dict):
@@ -180,6 +192,7 @@ class Recipe:
     report: dict = field(default_factory=dict)
     data_root: str | None = None
     description: str = ""
+    fewshot: dict = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: str | Path) -> Recipe:
@@ -213,6 +226,7 @@ class Recipe:
             doc.get("report", {}),
             doc.get("data_root"),
             doc.get("description", ""),
+            doc.get("fewshot", {}),
         )
 
     @property
@@ -223,6 +237,41 @@ class Recipe:
     def probe_methods(self) -> list[str]:
         """The methods run on cached features (every aug but ``finetune``)."""
         return [a for a in self.augs if a != "finetune"]
+
+    @property
+    def fewshot_methods(self) -> list[str]:
+        """The methods of the ``[fewshot]`` table (default: the probe methods); none without it."""
+        if not self.fewshot:
+            return []
+        methods = self.fewshot.get("methods", self.probe_methods)
+        if not isinstance(methods, list) or not all(isinstance(m, str) for m in methods):
+            raise SeabenchError(f"recipe {self.path}: [fewshot] methods must be a list of names")
+        if "finetune" in methods:
+            raise SeabenchError(
+                f"recipe {self.path}: [fewshot] methods are probes; remove 'finetune'"
+            )
+        return methods
+
+    def fewshot_plan(self):
+        """The checked FewShotPlan of the ``[fewshot]`` table, or None without one."""
+        if not self.fewshot:
+            return None
+        from seabench.fewshot_plan import make_plan
+
+        unknown = set(self.fewshot) - FEWSHOT_KEYS
+        if unknown:
+            raise SeabenchError(
+                f"recipe {self.path}: unknown [fewshot] settings {', '.join(sorted(unknown))}; "
+                f"known: {', '.join(sorted(FEWSHOT_KEYS))}"
+            )
+        if "shots" not in self.fewshot:
+            raise SeabenchError(f"recipe {self.path}: [fewshot] needs shots, e.g. [1, 4, 16]")
+        shots = self.fewshot["shots"]
+        return make_plan(
+            shots if isinstance(shots, list) else [shots],
+            self.fewshot.get("draws", 3),
+            self.fewshot.get("val_shots"),
+        )
 
     def cells(self) -> list[tuple[BackboneSpec, str]]:
         return [(b, d) for b in self.backbones for d in self.datasets]

@@ -6,6 +6,7 @@ recipes.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,7 @@ if TYPE_CHECKING:  # the heavy stages are imported where used: bad input fails b
     from seabench.features import FeatureCache
     from seabench.features.cache import CacheEntry
     from seabench.features.extract import ExtractResult
+    from seabench.fewshot_plan import FewShotPlan
     from seabench.probe import FeatureSet, ProbeOptions
 
 
@@ -158,9 +160,11 @@ def probe_cached(
     progress: Callable[[str, int], None] | None = None,
     image_size: int | None = None,
     ensemble: str | None = None,
+    fewshot: FewShotPlan | None = None,
 ) -> list[dict]:
     """Probe cached features; ``backbone`` "a,b,c" with ``ensemble`` concat|logits ensembles them
-    (their cache entries must share the split manifest).  Rows are appended to the store."""
+    (their cache entries must share the split manifest); ``fewshot`` runs the few-shot draws
+    instead of the full training set.  Rows are appended to the store."""
     from seabench.errors import SeabenchError
     from seabench.features import FeatureCache
     from seabench.probe import run_probe
@@ -178,6 +182,8 @@ def probe_cached(
             f"{len(names)} backbones given; add --ensemble concat or --ensemble "
             "logits to ensemble them, or probe them one at a time"
         )
+    if ensemble is not None and fewshot is not None:
+        raise SeabenchError("--shots probes one backbone at a time; drop --ensemble")
     cache = FeatureCache(home.features)
     if ensemble is not None:
         sets = [feature_set(find_features(cache, dataset, b, multiview, match)) for b in names]
@@ -187,9 +193,46 @@ def probe_cached(
     else:
         fs = feature_set(find_features(cache, dataset, names[0], multiview, match))
         fs.info["options_hash"] = options_hash(opts)
+        if fewshot is not None:
+            return probe_fewshot(home, fs, opts, fewshot, progress)
         rows = run_probe(fs, opts, progress=progress)
     ResultsStore(home.results).append(rows)
     return rows
+
+
+def probe_fewshot(
+    home: Home,
+    fs: FeatureSet,
+    opts: ProbeOptions,
+    plan: FewShotPlan,
+    progress: Callable[[str, int], None] | None = None,
+    skip_recorded: bool = False,
+) -> list[dict]:
+    """The few-shot draws of ``plan``; each draw's rows are stored as soon as they exist.
+
+    With ``skip_recorded`` (recipes), draws already recorded for these features, method and
+    options are not run again."""
+    from seabench.probe.fewshot import run_fewshot
+    from seabench.results import ResultsStore
+
+    store = ResultsStore(home.results)
+    skip = None
+    if skip_recorded:
+        done = {
+            (r.get("shots"), r.get("draw"), r.get("draw_hash"), r.get("seed"))
+            for r in store.rows()
+            if r.get("features_key") == fs.info.get("features_key")
+            and r.get("backbone") == fs.backbone
+            and r.get("aug") == opts.aug
+            and r.get("options_hash") == fs.info.get("options_hash")
+        }
+        seeds = range(opts.first_seed, opts.first_seed + opts.seeds)
+
+        def skip(info: dict) -> bool:
+            key = (info["shots"], info["draw"], info["draw_hash"])
+            return all((*key, s) in done for s in seeds)
+
+    return run_fewshot(fs, opts, plan, progress, sink=store.append, skip=skip)
 
 
 def probe_external(
@@ -197,6 +240,7 @@ def probe_external(
     files: dict[str, str | None],
     opts: ProbeOptions,
     progress: Callable[[str, int], None] | None = None,
+    fewshot: FewShotPlan | None = None,
     **naming,
 ) -> list[dict]:
     """Probe features from files (``files`` maps train/val/test_features/labels to paths);
@@ -207,6 +251,8 @@ def probe_external(
 
     fs = external_feature_set(**files, **naming)
     fs.info["options_hash"] = options_hash(opts)
+    if fewshot is not None:
+        return probe_fewshot(home, fs, opts, fewshot, progress)
     rows = run_probe(fs, opts, progress=progress)
     ResultsStore(home.results).append(rows)
     return rows
@@ -222,6 +268,9 @@ def options_hash(opts: ProbeOptions) -> str:
     d = asdict(opts)
     for k in ("seeds", "first_seed", "device"):
         d.pop(k)
+    for k in ("k", "k_grid"):  # k-NN's, unset elsewhere: rows recorded before them keep their hash
+        if d[k] is None:
+            d.pop(k)
     return hashlib.sha256(canonical_json(d).encode()).hexdigest()[:12]
 
 
@@ -234,6 +283,7 @@ def recorded_seeds(home: Home, features_key: str, aug: str, opts_hash: str) -> s
         if r.get("features_key") == features_key
         and r.get("aug") == aug
         and r.get("options_hash") == opts_hash
+        and r.get("shots") is None  # few-shot rows are another protocol
     }
 
 
@@ -257,6 +307,8 @@ def probe_options(aug: str, settings: dict, seeds: int = 1) -> ProbeOptions:
     for k in ("lr_grid", "wd_grid", "strength_grid", "l2_grid"):
         if k in s and s[k] is not None:
             s[k] = tuple(float(v) for v in s[k])
+    if s.get("k_grid") is not None:
+        s["k_grid"] = tuple(int(v) for v in s["k_grid"])
     return ProbeOptions(aug=aug, settings=train, seeds=seeds, **s)
 
 
@@ -285,6 +337,11 @@ def _method_options(method: str, recipe) -> ProbeOptions:
     from seabench.probe import ProbeOptions
 
     settings = dict(recipe.probe)
+    if method == "knn":
+        settings = {k: v for k, v in settings.items() if k in ("device", "search", "k", "k_grid")}
+        return probe_options("none", {**settings, "solver": "knn"}, seeds=recipe.seeds)
+    settings.pop("k", None)
+    settings.pop("k_grid", None)
     if method == "lbfgs":
         if "solver" not in {f.name for f in fields(ProbeOptions)}:
             raise SeabenchError(
@@ -335,9 +392,10 @@ def run_recipe(
     from seabench.results import ResultsStore
 
     failures = []
+    plan = recipe.fewshot_plan()
     for spec, dataset in recipe.cells():
         backbone = spec.name
-        if recipe.probe_methods:
+        if recipe.probe_methods or recipe.fewshot_methods:
             try:
                 result = _extract_cell(home, recipe, spec, dataset, extract_progress)
             except SeabenchError as exc:
@@ -382,6 +440,32 @@ def run_recipe(
             except SeabenchError as exc:
                 failures.append(f"{backbone} / {dataset} / {method}: {exc}")
                 log(f"failed {backbone} / {dataset} / {method}: {exc}")
+        for method in recipe.fewshot_methods:
+            where = f"{backbone} / {dataset} / {method} few-shot"
+            try:
+                opts = _method_options(method, recipe)
+                fs = feature_set(entry)
+                fs.backbone = backbone
+                fs.info["options_hash"] = options_hash(opts)
+                t0 = time.perf_counter()
+                rows = probe_fewshot(home, fs, opts, plan, probe_progress, skip_recorded=True)
+                by_shots: dict[int, list[float]] = {}
+                for r in rows:
+                    by_shots.setdefault(r["shots"], []).append(r["test"])
+                done = "  ".join(
+                    f"{k}-shot {sum(v) / len(v):.2f}" for k, v in sorted(by_shots.items())
+                )
+                log(
+                    f"probe {where}: "
+                    + (
+                        f"{done} (mean of draws, {time.perf_counter() - t0:.1f} s)"
+                        if rows
+                        else "recorded"
+                    )
+                )
+            except SeabenchError as exc:
+                failures.append(f"{where}: {exc}")
+                log(f"failed {where}: {exc}")
         if "finetune" not in recipe.augs:
             continue
         for seed in range(recipe.seeds):
@@ -421,7 +505,9 @@ def _recorded_methods(home: Home) -> dict[tuple[str, str, str], set[int]]:
 
     out: dict[tuple[str, str, str], set[int]] = {}
     for r in ResultsStore(home.results).rows():
-        method = "lbfgs" if r.get("solver") == "lbfgs" else r.get("aug")
+        if r.get("shots") is not None:
+            continue
+        method = r.get("aug") if r.get("solver", "sgd") == "sgd" else r.get("solver")
         out.setdefault((r.get("backbone"), r.get("dataset"), method), set()).add(r.get("seed"))
     return out
 
@@ -501,6 +587,11 @@ def plan_recipe(recipe, home: Home) -> list[str]:
                 if opts.solver == "lbfgs":
                     n_cfg = len(opts.l2_values())
                     what = f"L-BFGS logistic regression, {n_cfg} L2 values"
+                elif opts.solver == "knn":
+                    from seabench.probe.knn import K_GRID
+
+                    n_cfg = len(opts.k_grid or K_GRID) if opts.search else 1
+                    what = f"weighted k-NN, {n_cfg} values of k"
                 else:
                     n_cfg = len(opts.grid())
                     what = f"{n_cfg} configs x {opts.settings.epochs} epochs"
@@ -537,6 +628,15 @@ def plan_recipe(recipe, home: Home) -> list[str]:
             lines.append(
                 f"  {b:<{name_w}}  " + " ".join(f"{states[b, d]:>{width}}" for d in recipe.datasets)
             )
+    try:
+        plan = recipe.fewshot_plan()
+        if plan is not None:
+            lines.append(
+                f"few-shot: {', '.join(recipe.fewshot_methods)} at "
+                f"{', '.join(map(str, plan.shots))} shots x {plan.draws} draws per cell"
+            )
+    except SeabenchError as exc:
+        lines.append(f"few-shot: ERROR {exc}")
     extract_images = sum(images.get(d, 0) for _, d in ready) if recipe.probe_methods else 0
     unknown = sorted(bad_data)
     lines.append(

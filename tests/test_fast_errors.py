@@ -52,6 +52,11 @@ CASES = [
         "dtd not found",
     ),
     (["probe", "--dataset", "cifar10", "--backbone", "resnet50"], "no cached features"),
+    (["probe", "--dataset", "mnist5k", "--backbone", "resnet50", "--shots", "0"], "--shots"),
+    (
+        ["probe", "--dataset", "mnist5k", "--backbone", "resnet50", "--shots", "1", "--draws", "0"],
+        "--draws",
+    ),
     (["run", "{tmp}/no_recipe.toml"], "does not exist"),
     (["report"], "no results"),
 ]

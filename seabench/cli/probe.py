@@ -55,7 +55,26 @@ PROBE = options.PROBE
 @option(PROBE["delta"], default=0.0, show_default=True)
 @option(PROBE["device"], default=None, help="cpu or cuda; default: cuda if available.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per result row.")
-@option(PROBE["solver"], default="sgd", show_default=True)
+@option(PROBE["solver"], "--method", "--solver", "solver", default="sgd", show_default=True)
+@option(PROBE["k"], "--k", "knn_k", default=None)
+@click.option(
+    "--shots",
+    default=None,
+    help="Few-shot probes: images per class drawn from train, e.g. 1,2,4,8,16 (test unchanged).",
+)
+@click.option(
+    "--draws",
+    type=str,
+    default="5",
+    show_default=True,
+    help="Random draws per --shots value (the same draws for every method).",
+)
+@click.option(
+    "--val-shots",
+    type=int,
+    default=None,
+    help="Val images per class drawn from the validation split with --shots (default min(k, 4)).",
+)
 @option(PROBE["l2"], default=None)
 @click.option(
     "--ensemble",
@@ -115,6 +134,10 @@ def probe(
     device,
     as_json,
     solver,
+    knn_k,
+    shots,
+    draws,
+    val_shots,
     l2,
     ensemble,
     train_features,
@@ -137,12 +160,29 @@ def probe(
       seabench probe --dataset mnist5k --backbone efficientnet_lite0 --aug sea \\
           --no-search --lr 1.6 --eta 0.2 --json
       seabench probe --dataset mnist5k --backbone efficientnet_lite0 --solver lbfgs
+      seabench probe --dataset mnist5k --backbone efficientnet_lite0 --method knn
+      seabench probe --dataset mnist5k --backbone efficientnet_lite0 --aug sea \\
+          --shots 1,2,4,8,16 --draws 5
       seabench probe --dataset mnist5k --backbone a,b --ensemble logits --aug sea
       seabench probe --train-features tr.pt --train-labels tr_y.pt \\
           --test-features te.pt --test-labels te_y.pt --aug sea --json
     """
     from seabench import runner
 
+    plan = None  # few-shot: checked first, before anything loads
+    draws_given = click.get_current_context().get_parameter_source("draws")
+    if shots is not None:
+        from seabench.fewshot_plan import make_plan
+
+        try:
+            n_draws = int(draws)
+        except ValueError:
+            raise SeabenchError(
+                f"--draws must be a whole number of 1 or more, got {draws!r}"
+            ) from None
+        plan = make_plan(shots, n_draws, val_shots)
+    elif draws_given != click.core.ParameterSource.DEFAULT or val_shots is not None:
+        raise SeabenchError("--draws and --val-shots go with --shots (e.g. --shots 1,4,16)")
     files = {
         "train_features": train_features,
         "train_labels": train_labels,
@@ -183,7 +223,7 @@ def probe(
             )
         runner.require_cached(_home(home), dataset, backbone)
     source = click.get_current_context().get_parameter_source("aug")
-    if solver == "lbfgs" and source == click.core.ParameterSource.DEFAULT:
+    if solver != "sgd" and source == click.core.ParameterSource.DEFAULT:
         aug = "none"
     opts = runner.probe_options(
         aug,
@@ -203,6 +243,7 @@ def probe(
             "delta": delta,
             "solver": solver,
             "l2": l2,
+            "k": knn_k,
         },
         seeds=seeds,
     )
@@ -217,6 +258,7 @@ def probe(
                 num_classes=num_classes,
                 dataset=dataset,
                 backbone=backbone,
+                fewshot=plan,
             )
         else:
             rows = runner.probe_cached(
@@ -227,13 +269,15 @@ def probe(
                 progress=probe_callback(bar),
                 image_size=image_size,
                 ensemble=ensemble,
+                fewshot=plan,
             )
     for r in rows:
         if as_json:
             click.echo(json.dumps(r, sort_keys=True))
         method = r["aug"] if r["solver"] == "sgd" else r["solver"]
+        shot = f" {r['shots']}-shot draw {r['draw']}" if "shots" in r else ""
         err.print(
-            f"{r['dataset']} / {r['backbone']} / {method} seed {r['seed']}: "
+            f"{r['dataset']} / {r['backbone']} / {method}{shot} seed {r['seed']}: "
             f"val {r['val']:.2f}  test {r['test']:.2f} ({r['metric']}), " + _choice(r),
             highlight=False,
             soft_wrap=True,

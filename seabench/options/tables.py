@@ -205,6 +205,12 @@ L2 = Spec(
 )
 
 
+def _solvers() -> tuple[str, ...]:
+    from seabench.probe.protocol import SOLVERS
+
+    return SOLVERS
+
+
 def _probe_methods() -> tuple[str, ...]:
     from seabench.probe.augment import AUGMENTATIONS
     from seabench.probe.multiview import MULTIVIEW_AUGS
@@ -290,10 +296,31 @@ PROBE = table(
         "solver",
         "choice",
         "sgd: the batched probe with --aug; lbfgs: classic logistic regression "
-        "(standardised features, L2 weight in logspace(-6, 5, 45) chosen on val).",
-        "a solver",
+        "(standardised features, L2 weight in logspace(-6, 5, 45) chosen on val); knn: weighted "
+        "k-NN (DINO: cosine similarity, votes exp(sim/0.07), k in 10,20,50,100,200 chosen on "
+        "val).",
+        "a probe method",
         "lbfgs",
-        choices=("sgd", "lbfgs"),
+        choices=_solvers,
+    ),
+    Spec(
+        "k",
+        "int",
+        "Neighbours of --method knn with --no-search.",
+        "a number of neighbours",
+        "20",
+        min=1,
+        max=100_000,
+    ),
+    Spec(
+        "k_grid",
+        "int",
+        "Neighbour counts of --method knn to search on val.",
+        "numbers of neighbours",
+        "[10, 20, 50]",
+        min=1,
+        max=100_000,
+        shape="list",
     ),
     L2,
     replace(L2, name="l2_grid", help="L2 weights to search.", shape="list"),
@@ -372,7 +399,41 @@ REPORT = table(
 
 
 def _recipe_methods() -> tuple[str, ...]:
-    return (*_probe_methods(), "lbfgs", "finetune")
+    return (*_probe_methods(), "lbfgs", "knn", "finetune")
+
+
+#: a recipe's [fewshot] table: few-shot probes on the same features
+FEWSHOT = table(
+    Spec(
+        "shots",
+        "int",
+        "Training images per class of each few-shot probe.",
+        "images per class",
+        "[1, 4, 16]",
+        min=1,
+        max=100_000,
+        shape="list",
+    ),
+    Spec("draws", "int", "Random draws per shots value.", "draws", "3", min=1, max=1000),
+    Spec(
+        "methods",
+        "choice",
+        "Probe methods of the few-shot runs (default: the recipe's probe methods).",
+        "probe methods",
+        '["none", "sea"]',
+        choices=lambda: tuple(m for m in _recipe_methods() if m != "finetune"),
+        shape="list",
+    ),
+    Spec(
+        "val_shots",
+        "int",
+        "Val images per class drawn from the validation split (default min(shots, 4)).",
+        "images per class",
+        "4",
+        min=1,
+        max=100_000,
+    ),
+)
 
 
 #: the recipe's top-level keys that are options (the others: backbones, datasets, vars, ...)

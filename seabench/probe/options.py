@@ -39,6 +39,9 @@ class ProbeOptions:
     #: choose on val (``holdout``), by k-fold over train+val (``kfold``), or by class size
     select: str = "auto"
     folds: int = DEFAULT_FOLDS
+    #: k-NN: the fixed k (with --no-search) and the k searched on val (default knn.K_GRID)
+    k: int | None = None
+    k_grid: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         check_aug(self.aug)

@@ -18,6 +18,12 @@ def _versions() -> dict:
     return {"seabench": seabench.__version__, "torch": torch.__version__}
 
 
+def method_name(opts: ProbeOptions) -> str:
+    """The method as recipes and reports name it: the augmentation for the SGD probe (``sea``,
+    ``none``, ...), else the registered method (``lbfgs``, ``knn``)."""
+    return opts.aug if opts.solver == "sgd" else opts.solver
+
+
 def make_row(
     fs: FeatureSet, opts: ProbeOptions, s: Splits, result: Fit, test: float, seed: int
 ) -> dict:
@@ -27,6 +33,7 @@ def make_row(
         "backbone": fs.backbone,
         "aug": opts.aug,
         "solver": opts.solver,
+        "method": method_name(opts),
         "metric": fs.metric,
         "val": round(result.val_score, 4),
         "test": round(test, 4),

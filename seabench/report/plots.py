@@ -15,6 +15,7 @@ COLORS = {
     "views": "#ff7f0e",
     "sla": "#2ca02c",
     "lbfgs": "#9467bd",
+    "knn": "#7f7f00",
     "adv": "#8c564b",
     "random": "#e377c2",
     "noise": "#bcbd22",

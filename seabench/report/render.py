@@ -13,6 +13,7 @@ from rich.table import Table
 
 from seabench._io import atomic_write_text
 from seabench.errors import SeabenchError
+from seabench.report import fewshot
 from seabench.report.tables import Report, margin_sentence
 
 FORMATS = ("markdown", "csv", "latex", "html", "json")
@@ -62,6 +63,7 @@ def rich_tables(report: Report) -> list:
                 *_text(dataset, *row.values), style="bold" if dataset == "average" else None
             )
         out.append(table)
+    out += fewshot.rich_tables(report.fewshot)
     cost = _cost_display(report)
     if not cost.empty:
         table = Table(title="cost (seconds)", title_justify="left")
@@ -101,6 +103,7 @@ def markdown(report: Report) -> str:
             f"## {b}\n\ntest score (%)\n\n{_md_table(report.display[b].reset_index())}"
             f"\n\n{margin_sentence(report.margins[b])}."
         )
+    parts += fewshot.markdown_parts(report.fewshot, _md_table)
     if not report.cost.empty:
         parts.append("## Cost (seconds)\n\n" + _md_table(_cost_display(report)))
     parts += [f"- {n}" for n in report.notes]
@@ -175,6 +178,7 @@ def latex(report: Report) -> str:
                 f"{b}: test score (%). {margin_sentence(report.margins[b])}.",
             )
         )
+    parts += fewshot.latex_parts(report.fewshot, _latex_table)
     if not report.cost.empty:
         parts.append(_latex_table(_cost_display(report), "Cost in seconds."))
     return "\n\n".join(parts) + "\n"
@@ -194,6 +198,7 @@ def json_text(report: Report) -> str:
         },
         "summary": records(report.summary),
         "cost": records(report.cost),
+        "fewshot": fewshot.json_part(report.fewshot),
         "notes": report.notes,
         "sources": report.sources,
     }
@@ -229,6 +234,7 @@ def html_text(report: Report) -> str:
             figure(grouped_bars(t, b), f"{b}: test score per dataset"),
             figure(delta_chart(t, b), f"{b}: SeA minus linear, points"),
         ]
+    body += fewshot.html_parts(report.fewshot, table, figure)
     if not report.cost.empty:
         body += [
             "<h2>Cost (seconds)</h2>",

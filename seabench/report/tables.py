@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from seabench.errors import SeabenchError
+from seabench.report.fewshot import FewShot, fewshot_report, split_fewshot
 
 #: must agree inside a cell, or the report refuses
 PROTOCOL_FIELDS = ("selected_on", "val_source", "metric")
@@ -32,11 +33,13 @@ METHOD_ORDER = [
     "views",
     "sla",
     "lbfgs",
+    "knn",
 ]
 LABELS = {
     "none": "linear",
     "sea": "linear+SeA",
     "lbfgs": "logreg (L-BFGS)",
+    "knn": "k-NN",
     "finetune": "fine-tune",
     "delta": "delta (SeA-linear)",
     "gap": "gap to fine-tune",
@@ -45,10 +48,12 @@ PUBLISHED = " (published)"
 
 
 def method_of(row: pd.Series) -> str:
-    """The report's method of a row: its aug, ``lbfgs`` for the L-BFGS solver, or published."""
+    """The report's method of a row: its aug for the SGD probe, else its solver (``lbfgs``,
+    ``knn``, ``finetune``), or published."""
     if row.get("external") in (True,):  # numpy and Python booleans; NaN is not external
         return f"{row['aug']}{PUBLISHED}"
-    return "lbfgs" if row.get("solver") == "lbfgs" else row["aug"]
+    solver = row.get("solver")
+    return solver if isinstance(solver, str) and solver != "sgd" else row["aug"]
 
 
 def label(method: str) -> str:
@@ -135,6 +140,23 @@ def summarise(rows: pd.DataFrame) -> pd.DataFrame:
     agg["std"] = agg["std"].fillna(0.0)
     agg["label"] = [label(m) for m in agg.index.get_level_values("method")]
     return agg.reset_index()
+
+
+SUMMARY_COLUMNS = [
+    "backbone",
+    "dataset",
+    "method",
+    "test",
+    "std",
+    "seeds",
+    "metric",
+    "external",
+    "source",
+    "probe_seconds",
+    "finetune_seconds",
+    "selected_on",
+    "label",
+]
 
 
 def column_order(methods) -> list[str]:
@@ -294,11 +316,18 @@ class Report:
     cost: pd.DataFrame
     sources: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: few-shot rows: their own table and curves (``report.fewshot``), None without any
+    fewshot: FewShot | None = None
 
 
 def build_report(
     rows: pd.DataFrame, extraction_seconds: dict[str, float] | None = None, margin: float = 1.0
 ) -> Report:
+    rows, few = split_fewshot(rows)
+    fewshot = fewshot_report(few) if len(few) else None
+    if rows.empty and fewshot is not None:
+        empty = pd.DataFrame(columns=SUMMARY_COLUMNS)
+        return Report(empty, [], {}, {}, {}, pd.DataFrame(), fewshot=fewshot)
     summary = summarise(rows)
     backbones = sorted(summary["backbone"].unique())
     tables = {b: comparison(summary, b) for b in backbones}
@@ -323,4 +352,5 @@ def build_report(
         cost_table(rows, extraction_seconds),
         sources,
         notes,
+        fewshot,
     )

@@ -1,0 +1,98 @@
+"""The ``knn`` method: DINO's weighted k-NN on L2-normalised features (see ``probe.knn``).
+
+No training: k is chosen on val from ``K_GRID`` (values above the training size are capped to
+it) with the training features as the bank, then the bank becomes train+val and the test split is
+scored once.  Ties on val go to the smaller k.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import torch
+
+from seabench.errors import SeabenchError
+from seabench.probe.knn import K_GRID, TEMPERATURE, check_finite, knn_scores
+from seabench.probe.metrics import score
+from seabench.probe.registry import Fit, register_method
+
+if TYPE_CHECKING:
+    from seabench.probe.options import ProbeOptions
+    from seabench.probe.splits import FeatureSet, Splits
+
+
+def check_knn(opts: ProbeOptions) -> None:
+    """k-NN has no augmentation; a fixed run names its k."""
+    if opts.aug != "none":
+        raise SeabenchError(
+            f"--method knn has no feature augmentation; use --aug none with it (or --method sgd "
+            f"for --aug {opts.aug})"
+        )
+    if not opts.search and opts.k is None:
+        raise SeabenchError("--method knn --no-search needs --k (the number of neighbours)")
+    for k in (opts.k, *(opts.k_grid or ())):
+        if k is not None and (int(k) != k or k < 1):
+            raise SeabenchError(f"k-NN k must be a positive integer, got {k}")
+
+
+def k_values(opts: ProbeOptions, n_train: int) -> list[int]:
+    """The k searched (or the fixed one), capped by the training size, without repeats."""
+    wanted = (opts.k,) if not opts.search else tuple(opts.k_grid or K_GRID)
+    return sorted({min(int(k), n_train) for k in wanted})
+
+
+@register_method(
+    "knn",
+    help="weighted k-NN (DINO): cosine similarity, votes exp(sim/0.07), k chosen on val",
+    check=check_knn,
+)
+def fit_knn(
+    s: Splits,
+    fs: FeatureSet,
+    opts: ProbeOptions,
+    seed: int,
+    progress: Callable[[str, int], None] | None = None,
+) -> Fit:
+    """k on val with the train bank; test scored with the train+val bank and the chosen k."""
+    for name, x in (("train", s.train_x), ("val", s.val_x), ("test", s.test_x)):
+        check_finite(name, x)
+    ks = k_values(opts, len(s.train_x))
+    tick = progress(f"knn search ({len(ks)} values of k, seed {seed})", 1) if progress else None
+    t0 = time.perf_counter()
+    val = knn_scores(s.train_x, s.train_y, s.val_x, ks, fs.num_classes)
+    val_scores = {k: score(fs.metric, p, s.val_y) for k, p in val.items()}
+    best = max(ks, key=lambda k: (val_scores[k], -k))
+    search_seconds = time.perf_counter() - t0
+    if tick:
+        tick(1)
+    tick = progress("knn on test with the train+val bank", 1) if progress else None
+    t1 = time.perf_counter()
+    bank_x, bank_y = torch.cat([s.train_x, s.val_x]), torch.cat([s.train_y, s.val_y])
+
+    def predict_proba(x: torch.Tensor) -> torch.Tensor:
+        x = x.to(device=bank_x.device, dtype=torch.float32)
+        return knn_scores(bank_x, bank_y, x, (best,), fs.num_classes)[best]
+
+    test = predict_proba(s.test_x)
+    seconds = time.perf_counter() - t1
+    if tick:
+        tick(1)
+    hparams = {
+        "k": best,
+        "T": TEMPERATURE,
+        "bank": "train+val",
+        "similarity": "cosine",
+        "k_grid": ks,
+    }
+    return Fit(
+        val[best],
+        test,
+        val_scores[best],
+        hparams,
+        len(ks) if opts.search else 0,
+        search_seconds,
+        seconds,
+        predict_proba=predict_proba,
+    )
