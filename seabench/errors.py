@@ -7,3 +7,8 @@ class SeabenchError(Exception):
 
 class DataNotFoundError(SeabenchError):
     """A dataset, checkpoint or cache entry the user asked for is not where it should be."""
+
+
+class UnsafeFileError(SeabenchError):
+    """A file that would run code when read (a planted pickle): stops the whole command, even a
+    dry run, instead of being listed as one more missing dataset."""

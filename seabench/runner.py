@@ -304,7 +304,7 @@ def run_recipe(
     finetune_progress=None,
 ) -> list[str]:
     """Run every cell of a recipe; return the list of failures (cell: reason)."""
-    from seabench.errors import SeabenchError
+    from seabench.errors import SeabenchError, UnsafeFileError
     from seabench.finetune import finetune_cell
     from seabench.probe import run_probe
     from seabench.results import ResultsStore
@@ -315,6 +315,8 @@ def run_recipe(
         if recipe.probe_methods:
             try:
                 result = _extract_cell(home, recipe, spec, dataset, extract_progress)
+            except UnsafeFileError:
+                raise  # a planted file stops the run: it is not one more failed cell
             except SeabenchError as exc:
                 failures.append(f"{backbone} / {dataset}: {exc}")
                 log(f"[red]skip[/] {backbone} / {dataset}: {exc}")
@@ -407,7 +409,7 @@ def plan_recipe(recipe, home: Home) -> list[str]:
     from pathlib import Path
 
     from seabench.backbones.layouts import FORMATS
-    from seabench.errors import SeabenchError
+    from seabench.errors import SeabenchError, UnsafeFileError
 
     lines = [f"plan for {recipe.path} (home {home.root})"]
     if recipe.description:
@@ -429,6 +431,8 @@ def plan_recipe(recipe, home: Home) -> list[str]:
                 f"  ok       {d}: {c['train']:,} / {c['val']:,} / {c['test']:,} images "
                 f"(train / val / test), val split: {m.val_source}"
             )
+        except UnsafeFileError:
+            raise  # a planted file stops even a dry run (exit 2), not one more missing dataset
         except SeabenchError as exc:
             bad_data[d] = "unknown" if str(exc).startswith("unknown dataset") else "no data"
             lines.append(f"  MISSING  {d}: {exc}")
