@@ -12,3 +12,8 @@ class DataNotFoundError(SeabenchError):
 class UnsafeFileError(SeabenchError):
     """A file that would run code when read (a planted pickle): stops the whole command, even a
     dry run, instead of being listed as one more missing dataset."""
+
+
+class SeabenchWarning(UserWarning):
+    """Something the user should know that does not stop the command (the CLI prints each
+    distinct one once, as one line on stderr)."""

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 
 from seabench.cli.progress import progress_bar as _progress_bar
-from seabench.errors import SeabenchError
+from seabench.errors import SeabenchError, SeabenchWarning
 
 err = Console(stderr=True)
 if not err.is_terminal:  # logs and pipes: whole lines, not 80-column wraps
@@ -38,10 +40,33 @@ def table_console() -> Console:
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
+def _show_once(fallback):
+    """A ``warnings.showwarning`` printing each distinct seabench warning once per command, as a
+    line on stderr; other warnings go where they went before."""
+    seen: set[str] = set()
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if not issubclass(category, SeabenchWarning):
+            return fallback(message, category, filename, lineno, file, line)
+        if str(message) not in seen:
+            seen.add(str(message))
+            err.print(
+                f"[yellow]warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True
+            )
+
+    return show
+
+
 class SeabenchGroup(click.Group):
     """Turns library errors into one line and exit code 2; internal errors into exit code 1."""
 
     def invoke(self, ctx):
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", SeabenchWarning)
+            warnings.showwarning = _show_once(warnings.showwarning)
+            return self._invoke(ctx)
+
+    def _invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except SeabenchError as exc:
