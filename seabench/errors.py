@@ -17,3 +17,12 @@ class UnsafeFileError(SeabenchError):
 class SeabenchWarning(UserWarning):
     """Something the user should know that does not stop the command (the CLI prints each
     distinct one once, as one line on stderr)."""
+
+
+class StorageError(SeabenchError):
+    """A result could not be stored (full disk, quota, read-only home).  ``kept`` holds what was
+    computed (e.g. the probe's rows) so the caller can still show it before the error."""
+
+    def __init__(self, message: str, kept: object = None):
+        super().__init__(message)
+        self.kept = kept

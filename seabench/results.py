@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from seabench._io import atomic_write_text
-from seabench.errors import SeabenchWarning
+from seabench._io import atomic_write_text, storage_problem
+from seabench.errors import SeabenchWarning, StorageError
 
 #: fields every row has (probe and fine-tuning alike); a JSON object without them is not a row
 ROW_KEYS = ("dataset", "backbone", "aug", "test")
@@ -81,7 +81,18 @@ class ResultsStore:
         created = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         path = self.directory / f"rows-{stamp}-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
         lines = [json.dumps({"created": created, **row}, sort_keys=True) for row in rows]
-        atomic_write_text(path, "\n".join(lines) + "\n")
+        try:
+            atomic_write_text(path, "\n".join(lines) + "\n")
+        except OSError as exc:
+            problem = storage_problem(exc)
+            if problem is None:
+                raise
+            raise StorageError(
+                f"{len(rows)} result row(s) were not stored: {problem} writing {path}; "
+                "free space (or make the home writable, or pass another --home) and run the "
+                "same command again to record them",
+                kept=rows,
+            ) from exc
         return path
 
     def files(self) -> list[Path]:

@@ -344,18 +344,16 @@ def run_recipe(
                 fs = feature_set(entry)
                 fs.backbone = backbone  # the recipe's label (checkpoints of one arch differ)
                 fs.info["options_hash"] = ohash
-                rows = []
                 for seed in todo:
                     opts.first_seed, opts.seeds = seed, 1
                     new = run_probe(fs, opts, progress=probe_progress)
+                    for r in new:  # logged before storing: a full disk does not lose it
+                        log(
+                            f"probe {backbone} / {dataset} / {method} seed {r['seed']}: "
+                            f"val {r['val']:.2f}  test {r['test']:.2f}  "
+                            f"({r['configs_searched']} configs, {r['search_seconds']:.1f} s)"
+                        )
                     ResultsStore(home.results).append(new)
-                    rows += new
-                for r in rows:
-                    log(
-                        f"probe {backbone} / {dataset} / {method} seed {r['seed']}: "
-                        f"val {r['val']:.2f}  test {r['test']:.2f}  "
-                        f"({r['configs_searched']} configs, {r['search_seconds']:.1f} s)"
-                    )
             except SeabenchError as exc:
                 failures.append(f"{backbone} / {dataset} / {method}: {exc}")
                 log(f"[red]failed[/] {backbone} / {dataset} / {method}: {exc}")

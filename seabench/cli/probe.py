@@ -15,7 +15,7 @@ from seabench.cli._common import (
     probe_callback,
     progress_bar,
 )
-from seabench.errors import SeabenchError
+from seabench.errors import SeabenchError, StorageError
 
 
 @click.command(context_settings=CONTEXT)
@@ -253,6 +253,30 @@ def probe(
         },
         seeds=seeds,
     )
+    try:
+        rows = _probe_rows(
+            home,
+            external,
+            files,
+            opts,
+            dataset,
+            backbone,
+            metric,
+            num_classes,
+            image_size,
+            ensemble,
+        )
+    except StorageError as exc:
+        _print_rows(exc.kept or [], as_json)  # computed: shown even though it was not stored
+        raise
+    _print_rows(rows, as_json)
+
+
+def _probe_rows(
+    home, external, files, opts, dataset, backbone, metric, num_classes, image_size, ensemble
+) -> list[dict]:
+    from seabench import runner
+
     with progress_bar(transient=True) as bar:
         if external:
             rows = runner.probe_external(
@@ -275,6 +299,11 @@ def probe(
                 image_size=image_size,
                 ensemble=ensemble,
             )
+    return rows
+
+
+def _print_rows(rows: list[dict], as_json: bool) -> None:
+    """Each row: a JSON object on stdout with --json, and its summary line on stderr."""
     for r in rows:
         if as_json:
             click.echo(json.dumps(r, sort_keys=True))
