@@ -65,6 +65,13 @@ def storage_problem(exc: BaseException) -> str | None:
     return None
 
 
+def storage_fix(problem: str) -> str:
+    """How the user fixes a storage problem from :func:`storage_problem`."""
+    if problem.startswith(("no space", "disk quota")):
+        return "free space"
+    return "make it writable (or pass another --home)"
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 

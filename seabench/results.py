@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from seabench._io import atomic_write_text, storage_problem
+from seabench._io import atomic_write_text, storage_fix, storage_problem
 from seabench.errors import SeabenchWarning, StorageError
 
 #: fields every row has (probe and fine-tuning alike); a JSON object without them is not a row
@@ -89,8 +89,7 @@ class ResultsStore:
                 raise
             raise StorageError(
                 f"{len(rows)} result row(s) were not stored: {problem} writing {path}; "
-                "free space (or make the home writable, or pass another --home) and run the "
-                "same command again to record them",
+                f"{storage_fix(problem)} and run the same command again to record them",
                 kept=rows,
             ) from exc
         return path

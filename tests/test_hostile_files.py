@@ -136,3 +136,23 @@ def test_not_a_batch_is_one_clear_error(tmp_path):
     a = get_dataset("cifar10", cifar_root(tmp_path, pickle.dumps([1, 2, 3], protocol=2)))
     with pytest.raises(SeabenchError, match="not a CIFAR batch.*download the python version"):
         a.manifest()
+
+
+def test_planted_torchvision_hub_weights_are_refused_not_run(tmp_path, monkeypatch):
+    """torchvision reads its cache with weights_only=False; seabench forces weights-only."""
+    import torch
+    import torchvision
+
+    from seabench.backbones import create_backbone
+
+    hub = tmp_path / "torch-hub"
+    url = torchvision.models.get_model_weights("resnet18").DEFAULT.url
+    (hub / "checkpoints").mkdir(parents=True)
+    marker = tmp_path / "PWNED"
+    torch.save({"fc.weight": _Planted(marker)}, hub / "checkpoints" / url.rsplit("/", 1)[1])
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(hub))
+    monkeypatch.delenv("TORCH_FORCE_WEIGHTS_ONLY_LOAD", raising=False)
+    with pytest.raises(SeabenchError, match="not plain weights.*refused, nothing was run"):
+        create_backbone("torchvision:resnet18")
+    assert not marker.exists()
+    assert "TORCH_FORCE_WEIGHTS_ONLY_LOAD" not in os.environ  # restored

@@ -28,7 +28,7 @@ from safetensors.torch import save
 from torch.utils.data import DataLoader, Dataset
 
 from seabench import __version__
-from seabench._io import atomic_write_bytes, storage_problem
+from seabench._io import atomic_write_bytes, storage_fix, storage_problem
 from seabench.backbones.base import Backbone
 from seabench.data.base import DatasetAdapter
 from seabench.data.splits import SPLITS, SplitManifest
@@ -360,11 +360,11 @@ def _storage(cache: FeatureCache, key: str) -> Iterator[None]:
         partial = cache.partial_path(key)
         kept = len(list(partial.glob("*.safetensors"))) if partial.is_dir() else 0
         where = Path(exc.filename).parent if exc.filename else cache.directory
-        room = problem.startswith(("no space", "disk quota"))
-        fix = "free space" if room else "make it writable (or pass another --home)"
         raise StorageError(
-            f"{problem}: {where}; {kept} finished chunk(s) kept in {partial}; {fix} and run "
-            "the same command to resume"
+            f"{problem}: {where}; "
+            + (f"{kept} finished chunk(s) kept in {partial}; " if kept else "")
+            + f"{storage_fix(problem)} and run the same command to "
+            + ("resume" if kept else "extract")
         ) from exc
 
 
