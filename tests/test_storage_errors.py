@@ -176,3 +176,14 @@ def test_killed_commit_leftovers_are_listed_and_cleaned_on_the_next_build(home):
     assert cache.temporaries() == []
     assert f"leftover {TMP_PREFIX}" not in _cli(home, "cache", "ls").output
     assert len(cache.entries()) == 2  # the tiny entry beside it is untouched
+
+
+def test_report_on_a_read_only_home_prints_then_says_it_could_not_write(home, monkeypatch):
+    assert _probe(home).exit_code == 0
+    read_only(monkeypatch, home.root)
+    result = _cli(home, "report", "--format", "markdown")
+    assert result.exit_code == 2, result.output
+    assert "mnist5k" in result.stdout  # the tables are shown
+    err = " ".join(result.stderr.split())
+    assert f"the report was printed but not written: read-only file system: {home.reports}" in err
+    assert "or pass --out DIR" in err and "Traceback" not in err

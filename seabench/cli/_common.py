@@ -11,8 +11,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress
 
+from seabench._io import storage_fix, storage_problem
 from seabench.cli.progress import progress_bar as _progress_bar
-from seabench.errors import SeabenchError, SeabenchWarning
+from seabench.errors import SeabenchError, SeabenchWarning, StorageError
 
 err = Console(stderr=True)
 if not err.is_terminal:  # logs and pipes: whole lines, not 80-column wraps
@@ -147,7 +148,18 @@ def _write_report(h, rows, formats, out=None, baselines=None, margin=1.0) -> Non
     extraction = {e.key: e.meta.get("wall_seconds") for e in FeatureCache(h.features).entries()}
     result = rep.build_report(rows, extraction, margin)
     rep.print_report(result, table_console())
-    for path in rep.write_reports(result, out or h.reports, formats):
+    try:
+        written = rep.write_reports(result, out or h.reports, formats)
+    except OSError as exc:  # a full disk or a read-only home: the tables are printed above
+        problem = storage_problem(exc)
+        if problem is None:
+            raise
+        raise StorageError(
+            f"the report was printed but not written: {problem}: {exc.filename or out or h.reports}"
+            f"; {'free space' if storage_fix(problem) == 'free space' else 'make it writable'} "
+            "or pass --out DIR"
+        ) from exc
+    for path in written:
         err.print(f"wrote {path}")
 
 

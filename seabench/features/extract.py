@@ -355,10 +355,12 @@ def _storage(cache: FeatureCache, key: str) -> Iterator[None]:
         yield
     except OSError as exc:
         problem = storage_problem(exc)
-        if problem is None:
+        outside = exc.filename and not _inside(exc.filename, cache.directory)
+        if problem is None or outside:  # e.g. an unreadable image: not the cache's storage
             raise
         partial = cache.partial_path(key)
-        kept = len(list(partial.glob("*.safetensors"))) if partial.is_dir() else 0
+        chunks = partial.glob("*.safetensors") if partial.is_dir() else []
+        kept = sum(1 for c in chunks if c.name != "merged.safetensors")
         where = Path(exc.filename).parent if exc.filename else cache.directory
         raise StorageError(
             f"{problem}: {where}; "
@@ -366,6 +368,10 @@ def _storage(cache: FeatureCache, key: str) -> Iterator[None]:
             + f"{storage_fix(problem)} and run the same command to "
             + ("resume" if kept else "extract")
         ) from exc
+
+
+def _inside(path: str | os.PathLike, directory: Path) -> bool:
+    return Path(os.path.abspath(path)).is_relative_to(Path(os.path.abspath(directory)))
 
 
 def _reusable(cache: FeatureCache, key: str) -> CacheEntry | None:
