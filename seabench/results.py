@@ -2,6 +2,11 @@
 
 Appending a new file instead of growing a shared one means a crash or a kill mid-write can never
 corrupt rows already recorded, and two runs appending at once never interleave.
+
+Reading never locks the user out of their results: a line that is not a result row (truncated by
+a full disk, garbage, another JSON value) is skipped with a :class:`DamagedRowsWarning` naming
+the file and line numbers, every readable row is still used, and nothing is rewritten.
+:meth:`ResultsStore.read` returns the damage instead, for callers that make it an error.
 """
 
 from __future__ import annotations
@@ -10,11 +15,59 @@ import json
 import os
 import time
 import uuid
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from seabench._io import atomic_write_text
+from seabench._io import atomic_write_text, storage_fix, storage_problem
+from seabench.errors import SeabenchWarning, StorageError
+
+#: fields every row has (probe and fine-tuning alike); a JSON object without them is not a row
+ROW_KEYS = ("dataset", "backbone", "aug", "test")
+
+
+class DamagedRowsWarning(SeabenchWarning):
+    """A results file holds lines that are not result rows; they were skipped."""
+
+
+@dataclass(frozen=True)
+class DamagedFile:
+    """The unreadable lines (1-based; empty: the whole file could not be read) of a rows file."""
+
+    path: Path
+    lines: tuple[int, ...]
+    rows_read: int
+    reason: str = ""
+
+    def where(self) -> str:
+        """``PATH line 3`` / ``PATH lines 3, 7``, or why the whole file cannot be read."""
+        if not self.lines:
+            return f"{self.path} (cannot be read: {self.reason})"
+        shown = ", ".join(str(n) for n in self.lines[:10])
+        if len(self.lines) > 10:
+            shown += f" and {len(self.lines) - 10} more"
+        return f"{self.path} line{'s' if len(self.lines) > 1 else ''} {shown}"
+
+    def describe(self) -> str:
+        """The warning: what was skipped, what is still used."""
+        if not self.lines:
+            return f"results file {self.where()}; its rows are skipped"
+        return (
+            f"results file {self.where()} skipped: truncated, garbage or not a result row; "
+            f"its {self.rows_read} other row(s) are used and the file is left as it is"
+        )
+
+
+def _parse(line: bytes) -> dict | None:
+    try:
+        row = json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    if not isinstance(row, dict) or not all(k in row for k in ROW_KEYS):
+        return None
+    return row
 
 
 class ResultsStore:
@@ -28,19 +81,52 @@ class ResultsStore:
         created = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         path = self.directory / f"rows-{stamp}-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
         lines = [json.dumps({"created": created, **row}, sort_keys=True) for row in rows]
-        atomic_write_text(path, "\n".join(lines) + "\n")
+        try:
+            atomic_write_text(path, "\n".join(lines) + "\n")
+        except OSError as exc:
+            problem = storage_problem(exc)
+            if problem is None:
+                raise
+            raise StorageError(
+                f"{len(rows)} result row(s) were not stored: {problem} writing {path}; "
+                f"{storage_fix(problem)} and run the same command again to record them",
+                kept=rows,
+            ) from exc
         return path
 
     def files(self) -> list[Path]:
         return sorted(self.directory.glob("rows-*.jsonl")) if self.directory.is_dir() else []
 
-    def rows(self) -> list[dict]:
-        out = []
+    def read(self) -> tuple[list[dict], list[DamagedFile]]:
+        """Every readable row, and the files with lines that are not rows (nothing rewritten)."""
+        out: list[dict] = []
+        damaged: list[DamagedFile] = []
         for path in self.files():
-            for line in path.read_text(encoding="utf-8").splitlines():
-                if line.strip():
-                    out.append(json.loads(line))
-        return out
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                damaged.append(DamagedFile(path, (), 0, exc.strerror or type(exc).__name__))
+                continue
+            bad, n = [], 0
+            for number, line in enumerate(data.splitlines(), 1):
+                if not line.strip():
+                    continue
+                row = _parse(line)
+                if row is None:
+                    bad.append(number)
+                else:
+                    out.append(row)
+                    n += 1
+            if bad:
+                damaged.append(DamagedFile(path, tuple(bad), n))
+        return out, damaged
+
+    def rows(self) -> list[dict]:
+        """Every readable row; each damaged file is one :class:`DamagedRowsWarning`."""
+        rows, damaged = self.read()
+        for d in damaged:
+            warnings.warn(d.describe(), DamagedRowsWarning, stacklevel=2)
+        return rows
 
     def frame(self) -> pd.DataFrame:
         """All rows as a table; nested fields (hparams, versions) stay dicts."""

@@ -386,7 +386,7 @@ def run_recipe(
     finetune_progress=None,
 ) -> list[str]:
     """Run every cell of a recipe; return the list of failures (cell: reason)."""
-    from seabench.errors import SeabenchError
+    from seabench.errors import SeabenchError, UnsafeFileError
     from seabench.finetune import finetune_cell
     from seabench.probe import run_probe
     from seabench.results import ResultsStore
@@ -398,6 +398,8 @@ def run_recipe(
         if recipe.probe_methods or recipe.fewshot_methods:
             try:
                 result = _extract_cell(home, recipe, spec, dataset, extract_progress)
+            except UnsafeFileError:
+                raise  # a planted file stops the run: it is not one more failed cell
             except SeabenchError as exc:
                 failures.append(f"{backbone} / {dataset}: {exc}")
                 log(f"skip {backbone} / {dataset}: {exc}")
@@ -425,18 +427,16 @@ def run_recipe(
                 fs = feature_set(entry)
                 fs.backbone = backbone  # the recipe's label (checkpoints of one arch differ)
                 fs.info["options_hash"] = ohash
-                rows = []
                 for seed in todo:
                     opts.first_seed, opts.seeds = seed, 1
                     new = run_probe(fs, opts, progress=probe_progress)
+                    for r in new:  # logged before storing: a full disk does not lose it
+                        log(
+                            f"probe {backbone} / {dataset} / {method} seed {r['seed']}: "
+                            f"val {r['val']:.2f}  test {r['test']:.2f}  "
+                            f"({r['configs_searched']} configs, {r['search_seconds']:.1f} s)"
+                        )
                     ResultsStore(home.results).append(new)
-                    rows += new
-                for r in rows:
-                    log(
-                        f"probe {backbone} / {dataset} / {method} seed {r['seed']}: "
-                        f"val {r['val']:.2f}  test {r['test']:.2f}  "
-                        f"({r['configs_searched']} configs, {r['search_seconds']:.1f} s)"
-                    )
             except SeabenchError as exc:
                 failures.append(f"{backbone} / {dataset} / {method}: {exc}")
                 log(f"failed {backbone} / {dataset} / {method}: {exc}")
@@ -518,7 +518,7 @@ def plan_recipe(recipe, home: Home) -> list[str]:
     from pathlib import Path
 
     from seabench.backbones.layouts import FORMATS
-    from seabench.errors import SeabenchError
+    from seabench.errors import SeabenchError, UnsafeFileError
 
     lines = [f"plan for {recipe.path} (home {home.root})"]
     if recipe.description:
@@ -540,6 +540,8 @@ def plan_recipe(recipe, home: Home) -> list[str]:
                 f"  ok       {d}: {c['train']:,} / {c['val']:,} / {c['test']:,} images "
                 f"(train / val / test), val split: {m.val_source}"
             )
+        except UnsafeFileError:
+            raise  # a planted file stops even a dry run (exit 2), not one more missing dataset
         except SeabenchError as exc:
             bad_data[d] = "unknown" if str(exc).startswith("unknown dataset") else "no data"
             lines.append(f"  MISSING  {d}: {exc}")

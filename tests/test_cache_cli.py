@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from seabench.cli import cli
 from seabench.features import FeatureCache
+from seabench.features.cache import seal
 from seabench.home import Home
 
 
@@ -74,7 +75,7 @@ def test_prune_by_age(store):
     (entry,) = store.entries()
     meta = json.loads((entry.path / "meta.json").read_text())
     meta["created_unix"] = time.time() - 10 * 86400  # ten days old
-    (entry.path / "meta.json").write_text(json.dumps(meta))
+    (entry.path / "meta.json").write_text(json.dumps(seal(meta)))  # sealed: not tampering
     assert "0 removed" in invoke(store, "prune", "--older-than", "20").output
     assert [e.key for e in store.entries()] == [entry.key]
     res = invoke(store, "prune", "--older-than", "5")

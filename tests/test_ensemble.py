@@ -43,7 +43,10 @@ def _add_backbone(home: Home, name: str, transform, per_split: int | None = None
         for k, v in base.meta.items()
         if k not in ("key", "format", "inputs", "counts", "sha256", "created")
     }
-    cache.commit(cache_key(inputs), inputs, manifest, path, {**extra, "backbone_name": name})
+    dim = tensors["train_x"].shape[-1]  # the sidecar's dim is checked against the tensors
+    cache.commit(
+        cache_key(inputs), inputs, manifest, path, {**extra, "backbone_name": name, "dim": dim}
+    )
 
 
 @pytest.fixture(scope="module")

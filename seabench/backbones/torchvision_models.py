@@ -4,9 +4,19 @@ The feature is the input of the last linear layer of the head (ResNet ``fc``, Ef
 ``classifier.1``, MobileNet-v3 ``classifier.3``, VGG ``classifier.6``, ViT ``heads.head``): that
 layer becomes an identity.  Pretrained weights are the name's ``DEFAULT`` weights (a download into
 the torch hub cache), preprocessed with the transform those weights were evaluated with.
+
+torchvision reads that cache with ``torch.load(weights_only=False)``, so a file planted there (or
+put there by hand, as the offline instructions say) would run code when loaded; torch's own
+switch ``TORCH_FORCE_WEIGHTS_ONLY_LOAD`` is set while the model is built, so it is read
+weights-only and a pickled object in it is refused.
 """
 
 from __future__ import annotations
+
+import os
+import pickle
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 import torchvision
@@ -16,6 +26,21 @@ from seabench.backbones.base import Backbone
 from seabench.errors import SeabenchError
 
 _HEADS = ("fc", "classifier", "head", "heads")
+
+
+@contextmanager
+def weights_only_loads() -> Iterator[None]:
+    """Every ``torch.load`` inside reads weights only, whatever its caller asked for."""
+    name = "TORCH_FORCE_WEIGHTS_ONLY_LOAD"
+    old = os.environ.get(name)
+    os.environ[name] = "1"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
 
 
 def is_torchvision(name: str) -> bool:
@@ -88,7 +113,14 @@ def create_torchvision(name: str, pretrained: bool = True, pooling: str | None =
     pooled = torchvision_pooling(arch, pooling)
     weights = torchvision.models.get_model_weights(arch).DEFAULT if pretrained else None
     try:
-        model = torchvision.models.get_model(arch, weights=weights)
+        with weights_only_loads():
+            model = torchvision.models.get_model(arch, weights=weights)
+    except pickle.UnpicklingError as exc:
+        raise SeabenchError(
+            f"the cached torchvision weights of {arch!r} in {torch.hub.get_dir()}/checkpoints "
+            "are not plain weights (they hold pickled code or objects; refused, nothing was "
+            "run); delete that file and let torchvision download it again"
+        ) from exc
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [""])[0]
         raise SeabenchError(

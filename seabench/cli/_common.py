@@ -13,9 +13,10 @@ from rich.markup import escape
 from rich.progress import Progress
 
 from seabench import options
+from seabench._io import storage_fix, storage_problem
 from seabench.cli._options import option, usage_line
 from seabench.cli.progress import progress_bar as _progress_bar
-from seabench.errors import SeabenchError, SeabenchWarning
+from seabench.errors import SeabenchError, SeabenchWarning, StorageError
 
 err = Console(stderr=True)
 if not err.is_terminal:  # logs and pipes: whole lines, not 80-column wraps
@@ -53,15 +54,21 @@ def print_error(message: str, label: str = "error") -> None:
         err.print(f"[bold red]{label}:[/] {escape(line)}", highlight=False, soft_wrap=True)
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    if issubclass(category, SeabenchWarning):
-        for text in str(message).splitlines():
-            err.print(f"[yellow]warning:[/] {escape(text)}", highlight=False, soft_wrap=True)
-    else:
-        _PLAIN_SHOWWARNING(message, category, filename, lineno, file, line)
+def _show_once(fallback):
+    """A ``warnings.showwarning`` printing each distinct seabench warning once per command, as a
+    line on stderr; other warnings go where they went before."""
+    seen: set[str] = set()
 
+    def show(message, category, filename, lineno, file=None, line=None):
+        if not issubclass(category, SeabenchWarning):
+            return fallback(message, category, filename, lineno, file, line)
+        if str(message) not in seen:
+            seen.add(str(message))
+            err.print(
+                f"[yellow]warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True
+            )
 
-_PLAIN_SHOWWARNING = warnings.showwarning
+    return show
 
 
 class SeabenchGroup(click.Group):
@@ -94,7 +101,7 @@ class SeabenchGroup(click.Group):
     def invoke(self, ctx):
         with warnings.catch_warnings():
             warnings.simplefilter("always", SeabenchWarning)
-            warnings.showwarning = _show_warning
+            warnings.showwarning = _show_once(warnings.showwarning)
             return self._invoke(ctx)
 
     def _invoke(self, ctx):
@@ -175,7 +182,18 @@ def _write_report(h, rows, formats, out=None, baselines=None, margin=1.0) -> Non
     extraction = {e.key: e.meta.get("wall_seconds") for e in FeatureCache(h.features).entries()}
     result = rep.build_report(rows, extraction, margin)
     rep.print_report(result, table_console())
-    for path in rep.write_reports(result, out or h.reports, formats):
+    try:
+        written = rep.write_reports(result, out or h.reports, formats)
+    except OSError as exc:  # a full disk or a read-only home: the tables are printed above
+        problem = storage_problem(exc)
+        if problem is None:
+            raise
+        raise StorageError(
+            f"the report was printed but not written: {problem}: {exc.filename or out or h.reports}"
+            f"; {'free space' if storage_fix(problem) == 'free space' else 'make it writable'} "
+            "or pass --out DIR"
+        ) from exc
+    for path in written:
         err.print(f"wrote {escape(str(path))}", highlight=False)
 
 

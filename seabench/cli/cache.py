@@ -78,6 +78,11 @@ def cache_ls(home):
             f"unfinished {p.name}: {chunks} finished chunk(s), "
             f"{dir_bytes(p) / 1e6:.1f} MB (resumes on the same extract command)"
         )
+    for t in store.temporaries():
+        click.echo(
+            f"leftover {t.name}: {dir_bytes(t) / 1e6:.1f} MB from an interrupted commit "
+            "(removed by the next extraction of its key, or `seabench cache prune`)"
+        )
     click.echo(
         f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}, "
         f"{sum(e.size_bytes() for e in entries) / 1e6:.1f} MB"
@@ -87,12 +92,15 @@ def cache_ls(home):
 @cache.command("verify", context_settings=CONTEXT)
 @home_option
 def cache_verify(home):
-    """Check every entry's checksum and key; exit 2 naming the damaged ones."""
+    """Check every entry's checksums (tensors and sidecar) and key; exit 2 naming the damaged
+    ones."""
     from seabench.features.cache import CorruptEntry, FeatureCache
 
     store = FeatureCache(_home(home).features)
     entries, broken = store.scan()
     bad = [b.key for b in broken]
+    for b in broken:
+        click.echo(f"CORRUPT {b.key}: {b.reason}")
     for e in entries:
         try:
             e.verify()

@@ -17,7 +17,7 @@ from seabench.cli._common import (
     progress_bar,
 )
 from seabench.cli._options import option
-from seabench.errors import SeabenchError
+from seabench.errors import SeabenchError, StorageError
 
 PROBE = options.PROBE
 
@@ -247,6 +247,31 @@ def probe(
         },
         seeds=seeds,
     )
+    try:
+        rows = _probe_rows(
+            home,
+            external,
+            files,
+            opts,
+            dataset,
+            backbone,
+            metric,
+            num_classes,
+            image_size,
+            ensemble,
+            plan,
+        )
+    except StorageError as exc:
+        _print_rows(exc.kept or [], as_json)  # computed: shown even though it was not stored
+        raise
+    _print_rows(rows, as_json)
+
+
+def _probe_rows(
+    home, external, files, opts, dataset, backbone, metric, num_classes, image_size, ensemble, plan
+) -> list[dict]:
+    from seabench import runner
+
     with progress_bar(transient=True) as bar:
         if external:
             rows = runner.probe_external(
@@ -271,6 +296,11 @@ def probe(
                 ensemble=ensemble,
                 fewshot=plan,
             )
+    return rows
+
+
+def _print_rows(rows: list[dict], as_json: bool) -> None:
+    """Each row: a JSON object on stdout with --json, and its summary line on stderr."""
     for r in rows:
         if as_json:
             click.echo(json.dumps(r, sort_keys=True))

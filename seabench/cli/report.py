@@ -40,8 +40,13 @@ REPORT = options.REPORT
     "as their own external columns; see examples/baselines.csv.",
 )
 @option(REPORT["margin"], default=1.0, show_default=True)
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Unreadable lines in a results file are an error (exit 2), not a skipped-line warning.",
+)
 @home_option
-def report(formats, out, dataset, backbone, baselines, margin, home):
+def report(formats, out, dataset, backbone, baselines, margin, strict, home):
     """Tables of linear vs linear+SeA vs fine-tuning per backbone and dataset, with costs.
 
     \b
@@ -54,7 +59,16 @@ def report(formats, out, dataset, backbone, baselines, margin, home):
     from seabench.results import ResultsStore
 
     h = _home(home)
-    rows = ResultsStore(h.results).frame()
+    store = ResultsStore(h.results)
+    if strict:
+        damaged = store.read()[1]
+        if damaged:
+            raise SeabenchError(
+                "unreadable results (--strict): "
+                + "; ".join(d.where() for d in damaged)
+                + "; repair or move the file(s) away, or report without --strict to skip them"
+            )
+    rows = store.frame()
     if rows.empty:
         raise SeabenchError(
             f"no results in {h.results}; run `seabench run recipes/quickstart.toml`"

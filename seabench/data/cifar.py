@@ -2,8 +2,10 @@
 
 torchvision downloads them; reading is done here from the documented pickle format, because
 torchvision's reader refuses any copy whose batch files do not carry the original md5 sums
-(a re-pickled or hand-made copy), while the manifest already checks what is read.  Items are
-``train/<index>`` and ``test/<index>`` (the position in the concatenated batches).
+(a re-pickled or hand-made copy), while the manifest already checks what is read.  The batches
+are unpickled by :mod:`seabench.data.safe_pickle`, which rebuilds numpy arrays and containers and
+refuses any other global, so a planted batch cannot run code.  Items are ``train/<index>`` and
+``test/<index>`` (the position in the concatenated batches).
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from typing import ClassVar
 import numpy as np
 from PIL import Image
 
+from seabench.data import safe_pickle
 from seabench.data.base import register_dataset
 from seabench.data.files import FileDataset, holdout, make_manifest, split
 from seabench.data.splits import SplitManifest
-from seabench.errors import SeabenchError
+from seabench.errors import SeabenchError, UnsafeFileError
 
 
 class _CIFAR(FileDataset):
@@ -43,20 +46,34 @@ class _CIFAR(FileDataset):
             self.require(*files)
             data, labels = [], []
             for name in files:
-                with open(self.base / name, "rb") as f:
-                    try:
-                        entry = pickle.load(f, encoding="latin1")
-                        data.append(
-                            np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
-                        )
-                        labels.extend(int(v) for v in entry[self.label_key])
-                    except (pickle.UnpicklingError, KeyError, ValueError, EOFError) as exc:
-                        raise SeabenchError(
-                            f"{self.name}: {self.base / name} is not a CIFAR batch ({exc}); "
-                            "download the python version again"
-                        ) from exc
+                x, y = self._read_batch(self.base / name)
+                data.append(x)
+                labels.extend(y)
             out[part] = (np.concatenate(data).transpose(0, 2, 3, 1), np.asarray(labels))
         return out
+
+    def _read_batch(self, path) -> tuple[np.ndarray, list[int]]:
+        """One batch's (N, 3, 32, 32) pixels and labels; the keys may be str (the Python 2
+        originals read as latin1) or bytes (copies written by Python 3)."""
+        again = "download the python version again"
+        try:
+            with open(path, "rb") as f:
+                entry = safe_pickle.load(f, encoding="latin1")
+            if not isinstance(entry, dict):
+                raise ValueError(f"a {type(entry).__name__}, not a dict")
+            entry = {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in entry.items()}
+            x = np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+            return x, [int(v) for v in entry[self.label_key]]
+        except safe_pickle.RefusedGlobal as exc:
+            raise UnsafeFileError(
+                f"{self.name}: {path} is not a genuine CIFAR batch: it calls "
+                f"{exc.global_name} when read (refused; nothing was run); delete it and "
+                f"{again}"
+            ) from exc
+        except (pickle.UnpicklingError, KeyError, ValueError, TypeError, EOFError) as exc:
+            raise SeabenchError(
+                f"{self.name}: {path} is not a CIFAR batch ({type(exc).__name__}: {exc}); {again}"
+            ) from exc
 
     def build_manifest(self) -> SplitManifest:
         _, train_y = self._arrays["train"]

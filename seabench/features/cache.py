@@ -9,6 +9,12 @@ tensors file, the seabench version and the wall time).  It appears by an atomic 
 finished temp directory, so a reader never sees half of one; its checksum is verified on every
 read, and a damaged or stale entry raises :class:`CorruptEntry` instead of being used.
 
+The sidecar itself carries ``meta_sha256``, a hash of its canonical JSON (every field but that
+one), checked whenever it is read: the fields that drive numbers but are not key inputs (metric,
+backbone_name, num_classes, multilabel, val_source, counts, dim) cannot be edited unnoticed.  An
+entry written before sidecar hashes existed has none and is treated as stale: `seabench extract`
+rebuilds it under the same key, so recorded rows still match it.
+
 Beside the entries live ``<key>.partial/`` (the finished chunks of an unfinished extraction) and
 ``.locks/<key>.lock`` (one extraction of a key at a time).
 """
@@ -47,6 +53,8 @@ FORMAT_VERSION = 1
 TENSORS = "features.safetensors"
 PARTIAL = ".partial"
 TMP_PREFIX = ".tmp-"
+META_HASH = "meta_sha256"
+REBUILD = "run the same `seabench extract` again to rebuild it"
 #: ``FeatureCache.find(views=MULTI)``: any multi-view entry (rot4, flip2, crops5 ...)
 MULTI = "multi"
 
@@ -60,6 +68,35 @@ def cache_key(inputs: dict) -> str:
 
 class CorruptEntry(SeabenchError):
     """A cache entry whose files do not match its sidecar (damaged, truncated or stale)."""
+
+
+def sidecar_sha256(meta: dict) -> str:
+    """The hash of a sidecar: its canonical JSON without the hash field itself."""
+    return hashlib.sha256(
+        canonical_json({k: v for k, v in meta.items() if k != META_HASH}).encode()
+    ).hexdigest()
+
+
+def seal(meta: dict) -> dict:
+    """The sidecar with its ``meta_sha256`` (set last, over every other field)."""
+    return {**meta, META_HASH: sidecar_sha256(meta)}
+
+
+def check_sidecar(key: str, meta: dict) -> None:
+    """Raise CorruptEntry unless the sidecar belongs to ``key`` and matches its own hash."""
+    if meta.get("key") != key or cache_key(meta.get("inputs", {})) != key:
+        raise CorruptEntry(
+            f"cache entry {key} is stale (its key inputs hash to another key, or it was "
+            f"written by another cache format); {REBUILD}"
+        )
+    if META_HASH not in meta:
+        raise CorruptEntry(
+            f"cache entry {key} is stale (written before sidecar checksums); {REBUILD}"
+        )
+    if meta[META_HASH] != sidecar_sha256(meta):
+        raise CorruptEntry(
+            f"cache entry {key} has a damaged meta.json (it does not match its checksum); {REBUILD}"
+        )
 
 
 @dataclass
@@ -96,12 +133,8 @@ class CacheEntry:
 
         ``data``: the tensors file's bytes when the caller has read them already.
         """
-        rebuild = "run the same `seabench extract` again to rebuild it"
-        if self.meta.get("key") != self.key or cache_key(self.meta.get("inputs", {})) != self.key:
-            raise CorruptEntry(
-                f"cache entry {self.key} is stale (its key inputs hash to another key, or it was "
-                f"written by another cache format); {rebuild}"
-            )
+        rebuild = REBUILD
+        check_sidecar(self.key, self.meta)
         tensors = self.path / TENSORS
         if data is None and not tensors.is_file():
             raise CorruptEntry(f"cache entry {self.key} has no tensors file; {rebuild}")
@@ -140,9 +173,15 @@ class CacheEntry:
 
         tensors = safetensors.torch.load(data)
         ndim = 2 if self.views == "none" else 3
+        dim = self.meta.get("dim")
         for split, n in self.meta["counts"].items():
             x = tensors[f"{split}_x"]
-            if x.shape[0] != n or tensors[f"{split}_y"].shape[0] != n or x.ndim != ndim:
+            if (
+                x.shape[0] != n
+                or tensors[f"{split}_y"].shape[0] != n
+                or x.ndim != ndim
+                or (dim is not None and x.shape[-1] != dim)
+            ):
                 raise CorruptEntry(
                     f"cache entry {self.key}: {split} counts or shape differ from its meta"
                 )
@@ -154,11 +193,21 @@ class CacheEntry:
 
 @dataclass
 class BrokenEntry:
-    """A directory that looks like an entry but whose sidecar cannot be read."""
+    """A directory that looks like an entry but whose sidecar is unreadable, stale or damaged
+    (``meta``: what it says, untrusted, when it parses)."""
 
     key: str
     path: Path
     reason: str
+    meta: dict | None = None
+
+    def may_be(self, dataset: str, backbone: str) -> bool:
+        """Whether this could be the entry of a dataset and backbone (unknown: yes)."""
+        if self.meta is None:
+            return True
+        inputs = self.meta.get("inputs") or {}
+        names = {self.meta.get("backbone_name"), (inputs.get("backbone") or {}).get("name")}
+        return (inputs.get("dataset") or {}).get("name") == dataset and backbone in names
 
 
 class FeatureCache:
@@ -182,7 +231,8 @@ class FeatureCache:
         with FileLock(str(path), timeout=timeout):
             yield
 
-    def get(self, key: str) -> CacheEntry | None:
+    def read_meta(self, key: str) -> dict | None:
+        """The sidecar as it parses, unchecked (None: there is none)."""
         meta_path = self.entry_path(key) / "meta.json"
         if not meta_path.is_file():
             return None
@@ -191,10 +241,15 @@ class FeatureCache:
             if not isinstance(meta, dict) or "inputs" not in meta or "counts" not in meta:
                 raise ValueError("not a sidecar")
         except (ValueError, UnicodeDecodeError) as exc:
-            raise CorruptEntry(
-                f"cache entry {key} has an unreadable meta.json; "
-                "run the same `seabench extract` again to rebuild it"
-            ) from exc
+            raise CorruptEntry(f"cache entry {key} has an unreadable meta.json; {REBUILD}") from exc
+        return meta
+
+    def get(self, key: str) -> CacheEntry | None:
+        """The committed entry of a key, its sidecar checked (key and hash); None if absent."""
+        meta = self.read_meta(key)
+        if meta is None:
+            return None
+        check_sidecar(key, meta)
         return CacheEntry(key, self.entry_path(key), meta)
 
     def scan(self) -> tuple[list[CacheEntry], list[BrokenEntry]]:
@@ -209,7 +264,11 @@ class FeatureCache:
             try:
                 entry = self.get(p.name)
             except CorruptEntry as exc:
-                broken.append(BrokenEntry(p.name, p, str(exc)))
+                try:
+                    meta = self.read_meta(p.name)
+                except CorruptEntry:
+                    meta = None
+                broken.append(BrokenEntry(p.name, p, str(exc), meta))
                 continue
             if entry is None:
                 broken.append(BrokenEntry(p.name, p, "no meta.json"))
@@ -234,6 +293,17 @@ class FeatureCache:
             return []
         return sorted(p for p in self.directory.iterdir() if p.name.startswith(TMP_PREFIX))
 
+    def leftovers(self, key: str) -> list[Path]:
+        """What killed commits of ``key`` left behind (a full-size copy of the entry each)."""
+        return [t for t in self.temporaries() if t.name.startswith(f"{TMP_PREFIX}{key}.")]
+
+    def clean_leftovers(self, key: str) -> list[Path]:
+        """Delete ``key``'s leftovers (call with the key's lock: no commit of it is running)."""
+        found = self.leftovers(key)
+        for t in found:
+            shutil.rmtree(t, ignore_errors=True)
+        return found
+
     def find(
         self, dataset: str, backbone: str, *, views: str | None = "none", **match
     ) -> CacheEntry:
@@ -243,14 +313,23 @@ class FeatureCache:
         single-view probe never picks up a newer (N, M, d) multi-view entry of the same backbone
         and dataset, and a multi-view probe never a single-view one.
         """
+        entries, broken = self.scan()
         found = [
             e
-            for e in self.entries()
+            for e in entries
             if e.dataset == dataset
             and e.backbone == backbone
             and (views is None or e.views == views or (views == MULTI and e.views != "none"))
             and all(e.meta["inputs"]["transform"].get(k) == v for k, v in match.items())
         ]
+        damaged = [b for b in broken if b.may_be(dataset, backbone)]
+        if not found and damaged:
+            raise CorruptEntry(
+                f"{damaged[0].reason.split(';')[0]}, and it may be the cached features of dataset "
+                f"{dataset!r} and backbone {backbone!r}; run `seabench extract --dataset "
+                f"{dataset} --backbone {backbone}` (with the options it was made with) to "
+                "rebuild it, or `seabench cache prune` to delete it"
+            )
         if not found:
             kind = {None: "", "none": "", MULTI: " multi-view"}.get(views, f" {views}")
             with_views = {None: "", "none": "", MULTI: " --views rot4"}.get(
@@ -284,9 +363,9 @@ class FeatureCache:
                 "sha256": file_sha256(tmp / TENSORS),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(now)),
                 "created_unix": round(now, 3),
-                **extra,
+                **{k: v for k, v in extra.items() if k != META_HASH},
             }
-            atomic_write_json(tmp / "meta.json", meta)
+            atomic_write_json(tmp / "meta.json", seal(meta))
             final = self.entry_path(key)
             if final.exists():  # a damaged entry being rebuilt: move it aside, then drop it
                 old = self.directory / f"{TMP_PREFIX}{key}.old.{time.time_ns()}"

@@ -17,18 +17,18 @@ import hashlib
 import os
 import shutil
 import time
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 from torch.utils.data import DataLoader, Dataset
 
 from seabench import __version__
-from seabench._io import atomic_write
+from seabench._io import atomic_write_bytes, storage_fix, storage_problem
 from seabench.backbones.base import Backbone
 from seabench.data.base import DatasetAdapter
 from seabench.data.splits import SPLITS, SplitManifest
@@ -39,7 +39,7 @@ from seabench.data.transforms import (
     resize_side,
 )
 from seabench.data.views import ViewTransform, view_names
-from seabench.errors import SeabenchError
+from seabench.errors import SeabenchError, StorageError
 from seabench.features import distributed
 from seabench.features.cache import CacheEntry, CorruptEntry, FeatureCache, cache_key
 from seabench.features.estimate import record_throughput
@@ -247,7 +247,7 @@ def tensor_sha256(x: torch.Tensor) -> str:
 def write_chunk(path: Path, x: torch.Tensor, key: str) -> None:
     x = x.contiguous()
     meta = {"key": key, "rows": str(x.shape[0]), "sha256": tensor_sha256(x)}
-    atomic_write(path, lambda p: save_file({"x": x}, str(p), metadata=meta))
+    atomic_write_bytes(path, save({"x": x}, metadata=meta))
 
 
 def read_chunk(path: Path, key: str, rows: int) -> torch.Tensor | None:
@@ -314,14 +314,20 @@ def extract_features(
     dist = distributed.from_env(device)
     if dist.world > 1 and device == "cuda":
         device = f"cuda:{dist.local_rank}"
-    cache.directory.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     try:
         with ExitStack() as held:
-            entry = None
-            if dist.is_main:
+            # a committed entry that verifies is read without the lock (a read-only shared
+            # cache works); anything else is built, or rebuilt, under the key's lock
+            held.enter_context(_storage(cache, key))
+            entry = _committed(cache, key) if dist.is_main else None
+            if dist.is_main and entry is None:
+                if not cache.directory.is_dir():
+                    cache.directory.mkdir(parents=True, exist_ok=True)
                 held.enter_context(cache.lock(key))
                 entry = _reusable(cache, key)
+                if entry is None:
+                    cache.clean_leftovers(key)
             if dist.broadcast(entry is not None):
                 return ExtractResult(entry or cache.get(key), True, 0, 0.0)
             partial = cache.partial_path(key)
@@ -394,6 +400,44 @@ def extract_features(
         dist.close()
 
 
+def _committed(cache: FeatureCache, key: str) -> CacheEntry | None:
+    """The committed entry if it is there and verifies, read without the lock; else None (a
+    damaged one is left for the locked path to rebuild)."""
+    try:
+        entry = cache.get(key)
+        if entry is not None:
+            entry.verify()
+        return entry
+    except (CorruptEntry, OSError):
+        return None
+
+
+@contextmanager
+def _storage(cache: FeatureCache, key: str) -> Iterator[None]:
+    """Turn a full disk, a quota or a read-only cache into one line that says what was kept."""
+    try:
+        yield
+    except OSError as exc:
+        problem = storage_problem(exc)
+        outside = exc.filename and not _inside(exc.filename, cache.directory)
+        if problem is None or outside:  # e.g. an unreadable image: not the cache's storage
+            raise
+        partial = cache.partial_path(key)
+        chunks = partial.glob("*.safetensors") if partial.is_dir() else []
+        kept = sum(1 for c in chunks if c.name != "merged.safetensors")
+        where = Path(exc.filename).parent if exc.filename else cache.directory
+        raise StorageError(
+            f"{problem}: {where}; "
+            + (f"{kept} finished chunk(s) kept in {partial}; " if kept else "")
+            + f"{storage_fix(problem)} and run the same command to "
+            + ("resume" if kept else "extract")
+        ) from exc
+
+
+def _inside(path: str | os.PathLike, directory: Path) -> bool:
+    return Path(os.path.abspath(path)).is_relative_to(Path(os.path.abspath(directory)))
+
+
 def _reusable(cache: FeatureCache, key: str) -> CacheEntry | None:
     """The committed entry if it verifies; a damaged or stale one is deleted (then rebuilt)."""
     try:
@@ -453,7 +497,7 @@ def _merge_and_commit(
         )
         tensors[f"{split}_y"] = labels_tensor(plan.manifest, split)
     merged = partial / "merged.safetensors"
-    atomic_write(merged, lambda p: save_file(tensors, str(p)))
+    atomic_write_bytes(merged, save(tensors))
     manifest = plan.manifest
     entry = cache.commit(
         plan.key,
