@@ -45,7 +45,7 @@ CASES = [
     ),
     (
         ["extract", "--dataset", "mnist5k", "--backbone", "resnet18", "--dtype", "fp64"],
-        "Invalid value for '--dtype'",
+        "--dtype 'fp64' is not one of 'fp16', 'fp32'",
     ),
     (
         ["finetune", "--dataset", "dtd", "--backbone", "resnet50", "--data-root", "{tmp}/none"],

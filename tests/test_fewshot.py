@@ -56,7 +56,9 @@ def test_rows_carry_the_draw_and_the_same_draws_go_to_every_method():
         for r in rows:
             assert r["n_train"] == 4 * r["shots"] and r["n_val"] == 4 * min(r["shots"], 4)
             assert r["n_test"] == 60 and r["draw_seed"] == 1000 + r["draw"]
-            assert r["val_shots"] == min(r["shots"], 4) and r["selected_on"] == "val"
+            assert r["val_shots"] == min(r["shots"], 4)
+            # --select auto: k-fold over train+val once every class holds 5+ examples
+            assert r["selected_on"] in ("val", "kfold5")
         seen[name] = [r["draw_hash"] for r in rows]
     assert seen["sgd"] == seen["lbfgs"] == seen["knn"]  # paired
     assert len(set(seen["sgd"])) == 4
@@ -186,7 +188,7 @@ def test_recipe_fewshot_table_and_recorded_draws_are_not_run_again(tmp_path):
     assert runner.probe_fewshot(home, fs, opts, plan, skip_recorded=True) == []
     # few-shot rows never count as the full-data probe being recorded
     assert runner.recorded_seeds(home, "k1", "none", fs.info["options_hash"]) == set()
-    for bad, word in (("shots = [0]", "--shots"), ("shots = [1]\ndraws = 0", "--draws")):
+    for bad, word in (("shots = [0]", "shots"), ("shots = [1]\ndraws = 0", "draws")):
         p.write_text(f'datasets = ["d"]\naugs = ["none"]\nbackbones = ["a"]\n[fewshot]\n{bad}\n')
         with pytest.raises(SeabenchError, match=word):
             Recipe.load(p).fewshot_plan()

@@ -345,7 +345,7 @@ def _files(tmp_path, per_class=(30, 10, 20)):
     [
         (
             ["--select", "kfold", "--folds", "1"],
-            "--folds 1: k-fold selection needs at least 2 folds",
+            "--folds 1 is not in the range 2<=x<=100",
         ),
         (
             ["--select", "kfold", "--folds", "41"],
