@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from seabench._io import atomic_write_text
+from seabench.predictions import PredictionStore
 
 
 class ResultsStore:
@@ -24,12 +25,21 @@ class ResultsStore:
     def append(self, rows: list[dict]) -> Path | None:
         if not rows:
             return None
+        # the predictions each row refers to go first: a row never names a file not yet written
+        predictions = PredictionStore(self.directory)
+        for row in rows:
+            if getattr(row, "predictions", None) is not None:
+                predictions.write(row, row.predictions)
         stamp = time.strftime("%Y%m%dT%H%M%S")
         created = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         path = self.directory / f"rows-{stamp}-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
         lines = [json.dumps({"created": created, **row}, sort_keys=True) for row in rows]
         atomic_write_text(path, "\n".join(lines) + "\n")
         return path
+
+    def predictions(self) -> PredictionStore:
+        """The test predictions stored beside the rows (``predictions/<row_id>.safetensors``)."""
+        return PredictionStore(self.directory)
 
     def files(self) -> list[Path]:
         return sorted(self.directory.glob("rows-*.jsonl")) if self.directory.is_dir() else []

@@ -75,10 +75,12 @@ def check_backbone_args(backbone: str, weights, weights_format: str) -> None:
 
 
 def feature_set(entry: CacheEntry) -> FeatureSet:
+    from seabench.predictions import items_hash
     from seabench.probe import FeatureSet
 
     t = entry.load()
     meta = entry.meta
+    manifest = entry.manifest()
     return FeatureSet(
         train_x=t["train_x"],
         train_y=t["train_y"],
@@ -96,6 +98,8 @@ def feature_set(entry: CacheEntry) -> FeatureSet:
             "features_key": entry.key,
             "manifest_hash": meta["inputs"]["manifest"],
             "image_size": meta["inputs"]["transform"]["size"],
+            # the test items in order: rows are paired (intervals of deltas) only when equal
+            "test_items": items_hash(manifest.items("test"), manifest.labels("test")),
             # multi-view entries hold (N, M, d) tensors; the probe's views/sla modes use them
             "views": entry.views,
         },
@@ -206,8 +210,8 @@ def options_hash(opts: ProbeOptions) -> str:
     from seabench._io import canonical_json
 
     d = asdict(opts)
-    for k in ("seeds", "first_seed", "device"):
-        d.pop(k)
+    for k in ("seeds", "first_seed", "device", "bootstrap", "confidence"):
+        d.pop(k, None)
     return hashlib.sha256(canonical_json(d).encode()).hexdigest()[:12]
 
 
@@ -243,6 +247,8 @@ def probe_options(aug: str, settings: dict, seeds: int = 1) -> ProbeOptions:
         "solver",
         "l2",
         "l2_grid",
+        "bootstrap",
+        "confidence",
     }
     unknown = set(s) - train_keys - opt_keys
     if unknown:

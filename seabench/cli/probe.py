@@ -144,6 +144,21 @@ from seabench.errors import SeabenchError
     default=None,
     help="Class count for feature files (default: largest label + 1).",
 )
+@click.option(
+    "--bootstrap",
+    "resamples",
+    type=click.IntRange(1),
+    default=10_000,
+    show_default=True,
+    help="Resamples of the test set for each row's interval (ci_low/ci_high).",
+)
+@click.option(
+    "--confidence",
+    type=float,
+    default=0.95,
+    show_default=True,
+    help="Coverage of the percentile interval.",
+)
 @home_option
 def probe(
     dataset,
@@ -174,6 +189,8 @@ def probe(
     test_labels,
     metric,
     num_classes,
+    resamples,
+    confidence,
     home,
 ):
     """Train linear probes on cached features or feature files: search on val, refit on
@@ -250,6 +267,8 @@ def probe(
             "delta": delta,
             "solver": solver,
             "l2": l2,
+            "bootstrap": resamples,
+            "confidence": confidence,
         },
         seeds=seeds,
     )
@@ -281,7 +300,9 @@ def probe(
         method = r["aug"] if r["solver"] == "sgd" else r["solver"]
         err.print(
             f"{r['dataset']} / {r['backbone']} / {method} seed {r['seed']}: "
-            f"val {r['val']:.2f}  test {r['test']:.2f} ({r['metric']}), " + _choice(r),
+            f"val {r['val']:.2f}  test {r['test']:.2f} "
+            f"({100 * confidence:g}% interval {r['ci_low']:.2f}-{r['ci_high']:.2f}, "
+            f"{r['metric']}), " + _choice(r),
             highlight=False,
             soft_wrap=True,
         )

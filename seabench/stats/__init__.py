@@ -1,4 +1,4 @@
-"""Uncertainty of test scores: bootstrap intervals and paired comparisons over stored predictions."""
+"""Uncertainty of test scores: bootstrap intervals and paired deltas over stored predictions."""
 
 from seabench.stats.bootstrap import (
     DEFAULT_CONFIDENCE,

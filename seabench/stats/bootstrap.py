@@ -1,4 +1,4 @@
-"""The bootstrap over test examples, vectorised: every replicate is drawn at once, no loop over them.
+"""The bootstrap over test examples, vectorised: replicates are drawn at once, never looped over.
 
 Test-set sampling uncertainty: the test split is one sample of the images a dataset could have
 had; resampling it with replacement B times and recomputing the metric gives the spread a score
@@ -28,7 +28,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 DEFAULT_RESAMPLES = 10_000
 DEFAULT_CONFIDENCE = 0.95
@@ -160,9 +159,9 @@ class _Ranking:
             need = (levels[:, None] * npos[None, :] - 1e-6).astype(tp.dtype)
             first = (tp[None, :, :] < need[:, None, :]).sum(1).T  # (b, 11): tp is sorted
             reached = first < (hi - lo)
-            vals = np.take_along_axis(
-                best_after.T, np.minimum(first, hi - lo - 1), axis=1
-            ) * reached
+            vals = (
+                np.take_along_axis(best_after.T, np.minimum(first, hi - lo - 1), axis=1) * reached
+            )
             out[c] = np.where(npos > 0, vals.mean(1), np.nan)
         return out
 
