@@ -12,7 +12,7 @@ from rich.table import Table
 
 from seabench._io import atomic_write_text
 from seabench.errors import SeabenchError
-from seabench.report.tables import Report, margin_sentence
+from seabench.report.tables import Report, margin_line
 
 FORMATS = ("markdown", "csv", "latex", "html", "json")
 FILENAMES = {
@@ -38,14 +38,15 @@ def _cost_display(report: Report) -> pd.DataFrame:
     return cost.rename(columns=COST_LABELS)
 
 
-def rich_tables(report: Report) -> list:
+def rich_tables(report: Report, intervals: bool = False) -> list:
+    """Compact tables (significant deltas marked); ``intervals`` adds every interval."""
     out = []
     for b in report.backbones:
-        df = report.display[b]
+        df = (report.display_ci if intervals else report.display)[b]
         table = Table(
             title=f"{b}: test score (%)",
             title_justify="left",
-            caption=margin_sentence(report.margins[b]),
+            caption=margin_line(report, b),
             caption_justify="left",
         )
         table.add_column("dataset")
@@ -69,8 +70,18 @@ def rich_tables(report: Report) -> list:
     return out
 
 
-def print_report(report: Report, console: Console) -> None:
-    for table in rich_tables(report):
+def rich_frame(df: pd.DataFrame, title: str) -> Table:
+    """A plain rich table of a frame of strings (e.g. the --compare table)."""
+    table = Table(title=title, title_justify="left")
+    for i, col in enumerate(df.columns):
+        table.add_column(str(col), justify="left" if i < 2 else "right")
+    for row in df.itertuples(index=False):
+        table.add_row(*map(str, row), style="bold" if "average" in map(str, row) else None)
+    return table
+
+
+def print_report(report: Report, console: Console, intervals: bool = False) -> None:
+    for table in rich_tables(report, intervals):
         console.print(table)
     for note in report.notes:
         console.print(f"note: {note}", highlight=False)
@@ -92,8 +103,8 @@ def markdown(report: Report) -> str:
     parts = ["# seabench report"]
     for b in report.backbones:
         parts.append(
-            f"## {b}\n\ntest score (%)\n\n{_md_table(report.display[b].reset_index())}"
-            f"\n\n{margin_sentence(report.margins[b])}."
+            f"## {b}\n\ntest score (%)\n\n{_md_table(report.display_ci[b].reset_index())}"
+            f"\n\n{margin_line(report, b)}."
         )
     if not report.cost.empty:
         parts.append("## Cost (seconds)\n\n" + _md_table(_cost_display(report)))
@@ -121,8 +132,27 @@ def csv_text(report: Report) -> str:
         "selected_on",
         "probe_seconds",
         "finetune_seconds",
+        "ci_low",
+        "ci_high",
+        "ci_note",
     ]
-    return report.summary[cols].to_csv(index=False)
+    scores = report.summary[cols].assign(kind="score", p=None)
+    d = report.deltas
+    deltas = pd.DataFrame(
+        {
+            "backbone": d["backbone"],
+            "dataset": d["dataset"],
+            "method": d["method"] + " - " + d["baseline"],
+            "label": d["label"],
+            "test": d["delta"],
+            "ci_low": d["ci_low"],
+            "ci_high": d["ci_high"],
+            "ci_note": d["note"],
+            "p": d["p"],
+            "kind": "delta",
+        }
+    )
+    return pd.concat([scores, deltas], ignore_index=True)[[*cols, "p", "kind"]].to_csv(index=False)
 
 
 LATEX_SPECIAL = {
@@ -165,8 +195,8 @@ def latex(report: Report) -> str:
     for b in report.backbones:
         parts.append(
             _latex_table(
-                report.display[b].reset_index(),
-                f"{b}: test score (%). {margin_sentence(report.margins[b])}.",
+                report.display_ci[b].reset_index(),
+                f"{b}: test score (%). {margin_line(report, b)}.",
             )
         )
     if not report.cost.empty:
@@ -187,6 +217,7 @@ def json_text(report: Report) -> str:
             for b in report.backbones
         },
         "summary": records(report.summary),
+        "deltas": records(report.deltas),
         "cost": records(report.cost),
         "notes": report.notes,
         "sources": report.sources,
@@ -218,10 +249,10 @@ def html_text(report: Report) -> str:
         body += [
             f"<h2>{html.escape(b)}</h2>",
             "<p>test score (%)</p>",
-            table(report.display[b].reset_index()),
-            f"<p><strong>{html.escape(margin_sentence(report.margins[b]))}</strong></p>",
-            figure(grouped_bars(t, b), f"{b}: test score per dataset"),
-            figure(delta_chart(t, b), f"{b}: SeA minus linear, points"),
+            table(report.display_ci[b].reset_index()),
+            f"<p><strong>{html.escape(margin_line(report, b))}</strong></p>",
+            figure(grouped_bars(t, b, report.summary), f"{b}: test score per dataset"),
+            figure(delta_chart(t, b, report.deltas), f"{b}: SeA minus linear, points"),
         ]
     if not report.cost.empty:
         body += [

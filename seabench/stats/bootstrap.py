@@ -71,12 +71,20 @@ def _multinomial_within(
     strata: np.ndarray, sizes: np.ndarray, resamples: int, rng: np.random.Generator
 ) -> np.ndarray:
     """(resamples, G) counts: within each stratum, its total drawn again over its groups in
-    proportion to their sizes (the groups of a stratum are contiguous in ``strata``)."""
+    proportion to their sizes (the groups of a stratum are contiguous in ``strata``).
+
+    Drawn as conditional binomials, group by group, for all strata and replicates at once; when
+    strata have very unequal numbers of groups, one multinomial per stratum instead."""
     g = len(sizes)
     starts = np.flatnonzero(np.r_[True, strata[1:] != strata[:-1]])
     per = np.diff(np.r_[starts, g])
-    totals = np.add.reduceat(sizes, starts)
     out = np.zeros((resamples, g), dtype=np.int64)
+    if per.max() * len(starts) > 2 * g:
+        for lo, n in zip(starts, per, strict=True):
+            part = sizes[lo : lo + n].astype(np.float64)
+            out[:, lo : lo + n] = rng.multinomial(int(part.sum()), part / part.sum(), resamples)
+        return out
+    totals = np.add.reduceat(sizes, starts)
     left_n = np.broadcast_to(totals, (resamples, len(starts))).copy()
     left_size = totals.astype(np.float64)
     for j in range(int(per.max())):
