@@ -60,6 +60,8 @@ def tensors_hash(x: torch.Tensor, y: torch.Tensor) -> str:
 class TestPredictions:
     """A row's test predictions as stored; ``correct`` and ``scores`` feed the bootstrap."""
 
+    __test__ = False  # not a pytest class, despite its name
+
     labels: np.ndarray
     pred: np.ndarray
     scores: np.ndarray | None = None
