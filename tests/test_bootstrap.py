@@ -3,7 +3,7 @@
 Calibration: test sets are drawn from a synthetic population whose metric is known; the 95%
 percentile interval must cover the truth in 92%-98% of the draws (at least 200 draws) for top-1,
 mean per-class accuracy, 11-point mAP and a paired delta.  To stay fast the checks use 1,000
-resamples (400 for mAP, with 200 draws) and small test sets; the replicates of one draw are vectorised.
+resamples (400 for mAP, with 200 draws) and small test sets; one draw's replicates are vectorised.
 """
 
 from __future__ import annotations

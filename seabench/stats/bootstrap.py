@@ -105,9 +105,14 @@ def _accuracy_replicates(
     (``strata`` the class of each example) of the K columns of ``correct`` (N, K)."""
     n, k = correct.shape
     key = np.zeros(n, dtype=np.int64) if strata is None else np.asarray(strata, dtype=np.int64)
-    table = np.column_stack([key, correct.astype(np.int64)])
-    groups, sizes = np.unique(table, axis=0, return_counts=True)
-    stratum, pattern = groups[:, 0], groups[:, 1:].astype(np.float64)
+    if k <= 40 and key.max(initial=0) < 2**20:  # one integer per (stratum, pattern): fast unique
+        code = (key << k) | (correct.astype(np.int64) << np.arange(k - 1, -1, -1)).sum(1)
+        codes, first_of, sizes = np.unique(code, return_index=True, return_counts=True)
+        stratum, pattern = codes >> k, correct[first_of].astype(np.float64)
+    else:
+        table = np.column_stack([key, correct.astype(np.int64)])
+        groups, sizes = np.unique(table, axis=0, return_counts=True)
+        stratum, pattern = groups[:, 0], groups[:, 1:].astype(np.float64)
     _, first, inverse = np.unique(stratum, return_index=True, return_inverse=True)
     stratum_size = np.add.reduceat(sizes, first)[inverse].astype(np.float64)
     # the metric is linear in the counts: sum_g count_g * pattern_g / (n_stratum * strata)
@@ -155,17 +160,23 @@ class _Ranking:
         positive."""
         seen_all = self.segments @ wt  # (P, b): weight of each positive's segment
         hits_all = wt[self.positives]  # (P, b): weight of each positive
-        levels = np.linspace(0.0, 1.0, 11)
-        out = np.empty((len(self.offsets) - 1, wt.shape[1]))
+        b = wt.shape[1]
+        out = np.empty((len(self.offsets) - 1, b))
+        cols = 12 * np.arange(b)[None, :]
         for c in range(len(self.offsets) - 1):
             lo, hi = self.offsets[c], self.offsets[c + 1]
             tp = np.cumsum(hits_all[lo:hi], axis=0)
             precision = tp / np.maximum(np.cumsum(seen_all[lo:hi], axis=0), 1.0)
             best_after = np.maximum.accumulate(precision[::-1], axis=0)[::-1]
             npos = tp[-1]
-            # recall >= t  <=>  tp >= t * npos (tp is a whole count, so a small slack is exact)
-            need = (levels[:, None] * npos[None, :] - 1e-6).astype(tp.dtype)
-            first = (tp[None, :, :] < need[:, None, :]).sum(1).T  # (b, 11): tp is sorted
+            # the highest recall level k/10 each positive reaches: tp >= k/10 * npos for
+            # k <= floor(10 tp / npos) (whole counts: the slack only absorbs rounding)
+            scale = 10.0 / np.maximum(npos.astype(np.float64), 1.0)
+            reached_levels = np.minimum(np.floor(tp * scale[None, :] + 1e-6), 11).astype(np.int64)
+            counts = np.bincount((reached_levels + cols).ravel(), minlength=12 * b)
+            # first position at level t: the number of positions below it (level < t)
+            below = np.cumsum(counts.reshape(b, 12), axis=1)[:, :10]
+            first = np.concatenate([np.zeros((b, 1), dtype=below.dtype), below], axis=1)
             reached = first < (hi - lo)
             vals = (
                 np.take_along_axis(best_after.T, np.minimum(first, hi - lo - 1), axis=1) * reached
