@@ -171,7 +171,7 @@ LATEX_SPECIAL = {
 
 def _tex(value) -> str:
     text = "".join(LATEX_SPECIAL.get(ch, ch) for ch in str(value))
-    return text.replace("±", r"$\pm$")
+    return text.replace("±", r"$\pm$").replace("†", r"$\dagger$")
 
 
 def _latex_table(df: pd.DataFrame, caption: str) -> str:
@@ -201,6 +201,7 @@ def latex(report: Report) -> str:
         )
     if not report.cost.empty:
         parts.append(_latex_table(_cost_display(report), "Cost in seconds."))
+    parts += [rf"\noindent{{\small {_tex(n)}}}\par" for n in report.notes]
     return "\n\n".join(parts) + "\n"
 
 
