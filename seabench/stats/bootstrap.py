@@ -127,9 +127,11 @@ def _accuracy_replicates(
 
 
 def _example_weights(n: int, b: int, rng: np.random.Generator) -> np.ndarray:
-    """(b, n) resample counts: n draws with replacement per replicate, counted per example."""
-    draws = rng.integers(0, n, size=(b, n)) + (np.arange(b) * n)[:, None]
-    return np.bincount(draws.ravel(), minlength=b * n).reshape(b, n)
+    """(n, b) float32 resample counts: n draws with replacement per replicate (column), counted
+    per example."""
+    draws = rng.integers(0, n, size=(b, n), dtype=np.int32 if n < 2**31 else np.int64)
+    key = draws.astype(np.int64) * b + np.arange(b)[:, None]
+    return np.bincount(key.ravel(), minlength=n * b).reshape(n, b).astype(np.float32)
 
 
 class _Ranking:
@@ -171,8 +173,8 @@ class _Ranking:
             npos = tp[-1]
             # the highest recall level k/10 each positive reaches: tp >= k/10 * npos for
             # k <= floor(10 tp / npos) (whole counts: the slack only absorbs rounding)
-            scale = 10.0 / np.maximum(npos.astype(np.float64), 1.0)
-            reached_levels = np.minimum(np.floor(tp * scale[None, :] + 1e-6), 11).astype(np.int64)
+            scale = (10.0 / np.maximum(npos, 1.0)).astype(np.float32)
+            reached_levels = np.minimum(np.floor(tp * scale[None, :] + 1e-5), 11).astype(np.int64)
             counts = np.bincount((reached_levels + cols).ravel(), minlength=12 * b)
             # first position at level t: the number of positions below it (level < t)
             below = np.cumsum(counts.reshape(b, 12), axis=1)[:, :10]
@@ -205,7 +207,7 @@ def _map11_replicates(
     block = max(1, min(_BLOCK, 2_000_000 // max(1, n)))
     for start in range(0, resamples, block):
         b = min(block, resamples - start)
-        wt = np.ascontiguousarray(_example_weights(n, b, rng).T.astype(np.float32))
+        wt = _example_weights(n, b, rng)
         reps[start : start + b] = mean_ap(wt)
     return points, reps
 
