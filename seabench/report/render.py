@@ -85,6 +85,12 @@ def print_report(report: Report, console: Console, intervals: bool = False) -> N
         console.print(table)
     for note in report.notes:
         console.print(f"note: {note}", highlight=False)
+    if not intervals and report.summary["ci_low"].notna().any():
+        console.print(
+            "note: the scores' and deltas' intervals are left out here: `seabench report "
+            "--intervals` shows them (the written files always do)",
+            highlight=False,
+        )
     for i, s in enumerate(report.sources, 1):
         console.print(f"[{i}] {s}", highlight=False, markup=False)
 
