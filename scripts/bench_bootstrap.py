@@ -54,14 +54,14 @@ def one_test_set(resamples: int) -> bool:
     right = rng.random(n) < 0.8
     ok = True
     for metric in ("top1", "mean_per_class"):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         replicates(metric, y, [right], resamples)
-        s = time.perf_counter() - t0
+        s, cpu = time.perf_counter() - t0, time.process_time() - c0
         verdict = "PASS" if s < 1.0 else "FAIL"
         ok &= s < 1.0
         print(
             f"one test set ({n:,} examples, {c} classes, {resamples:,} resamples), {metric}: "
-            f"{s:.3f} s (target < 1 s) {verdict}"
+            f"{s:.3f} s wall, {cpu:.3f} s CPU (target < 1 s) {verdict}"
         )
     return ok
 
@@ -132,20 +132,20 @@ def report(resamples: int) -> bool:
         n = fill_home(results)
         print(f"wrote {n} synthetic rows with predictions in {time.perf_counter() - t0:.1f} s")
         store = ResultsStore(results)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         rep = build_report(
             store.frame(), predictions=store.predictions(), settings=IntervalSettings(resamples)
         )
         text = markdown(rep)
-        s = time.perf_counter() - t0
+        s, cpu = time.perf_counter() - t0, time.process_time() - c0
     deltas = rep.deltas
     print(
         f"report: {len(BACKBONES)} backbones x {len(DATASETS)} datasets x {len(METHODS)} methods, "
         f"{int(rep.summary['ci_low'].notna().sum())} score intervals, "
         f"{int(deltas['ci_low'].notna().sum())} paired deltas, {resamples:,} resamples: "
-        f"{s:.1f} s (target < 60 s) {'PASS' if s < 60 else 'FAIL'}"
+        f"{s:.1f} s wall, {cpu:.1f} s CPU (target < 60 s) {'PASS' if s < 60 else 'FAIL'}"
     )
-    print(text.split("## dino")[0].splitlines()[4:9])
+    print("\n".join(text.split("## dino")[0].splitlines()[4:9]))
     return s < 60
 
 
