@@ -159,30 +159,29 @@ class _Ranking:
 
     def ap(self, wt: np.ndarray) -> np.ndarray:
         """(C, b) APs for example weights ``wt`` (N, b); NaN where a class has no weighted
-        positive."""
-        seen_all = self.segments @ wt  # (P, b): weight of each positive's segment
-        hits_all = wt[self.positives]  # (P, b): weight of each positive
+        positive.  Work arrays are (replicates, positives), so every running sum and maximum
+        runs along contiguous memory."""
+        seen_all = np.ascontiguousarray((self.segments @ wt).T)  # (b, P): each segment's weight
+        hits_all = np.ascontiguousarray(wt[self.positives].T)  # (b, P): each positive's weight
         b = wt.shape[1]
         out = np.empty((len(self.offsets) - 1, b))
-        cols = 12 * np.arange(b)[None, :]
+        rows = 12 * np.arange(b)[:, None]
         for c in range(len(self.offsets) - 1):
             lo, hi = self.offsets[c], self.offsets[c + 1]
-            tp = np.cumsum(hits_all[lo:hi], axis=0)
-            precision = tp / np.maximum(np.cumsum(seen_all[lo:hi], axis=0), 1.0)
-            best_after = np.maximum.accumulate(precision[::-1], axis=0)[::-1]
-            npos = tp[-1]
+            tp = np.cumsum(hits_all[:, lo:hi], axis=1)
+            precision = tp / np.maximum(np.cumsum(seen_all[:, lo:hi], axis=1), 1.0)
+            best_after = np.maximum.accumulate(precision[:, ::-1], axis=1)[:, ::-1]
+            npos = tp[:, -1]
             # the highest recall level k/10 each positive reaches: tp >= k/10 * npos for
             # k <= floor(10 tp / npos) (whole counts: the slack only absorbs rounding)
             scale = (10.0 / np.maximum(npos, 1.0)).astype(np.float32)
-            reached_levels = np.minimum(np.floor(tp * scale[None, :] + 1e-5), 11).astype(np.int64)
-            counts = np.bincount((reached_levels + cols).ravel(), minlength=12 * b)
+            reached_levels = np.minimum(np.floor(tp * scale[:, None] + 1e-5), 11).astype(np.int64)
+            counts = np.bincount((reached_levels + rows).ravel(), minlength=12 * b)
             # first position at level t: the number of positions below it (level < t)
             below = np.cumsum(counts.reshape(b, 12), axis=1)[:, :10]
             first = np.concatenate([np.zeros((b, 1), dtype=below.dtype), below], axis=1)
             reached = first < (hi - lo)
-            vals = (
-                np.take_along_axis(best_after.T, np.minimum(first, hi - lo - 1), axis=1) * reached
-            )
+            vals = np.take_along_axis(best_after, np.minimum(first, hi - lo - 1), axis=1) * reached
             out[c] = np.where(npos > 0, vals.mean(1), np.nan)
         return out
 
