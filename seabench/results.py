@@ -23,6 +23,7 @@ import pandas as pd
 
 from seabench._io import atomic_write_text, storage_fix, storage_problem
 from seabench.errors import SeabenchWarning, StorageError
+from seabench.predictions import PredictionStore
 
 #: fields every row has (probe and fine-tuning alike); a JSON object without them is not a row
 ROW_KEYS = ("dataset", "backbone", "aug", "test")
@@ -77,6 +78,11 @@ class ResultsStore:
     def append(self, rows: list[dict]) -> Path | None:
         if not rows:
             return None
+        # the predictions each row refers to go first: a row never names a file not yet written
+        predictions = PredictionStore(self.directory)
+        for row in rows:
+            if getattr(row, "predictions", None) is not None:
+                predictions.write(row, row.predictions)
         stamp = time.strftime("%Y%m%dT%H%M%S")
         created = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         path = self.directory / f"rows-{stamp}-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
@@ -93,6 +99,10 @@ class ResultsStore:
                 kept=rows,
             ) from exc
         return path
+
+    def predictions(self) -> PredictionStore:
+        """The test predictions stored beside the rows (``predictions/<row_id>.safetensors``)."""
+        return PredictionStore(self.directory)
 
     def files(self) -> list[Path]:
         return sorted(self.directory.glob("rows-*.jsonl")) if self.directory.is_dir() else []

@@ -83,10 +83,12 @@ def check_backbone_args(backbone: str, weights, weights_format: str) -> None:
 
 
 def feature_set(entry: CacheEntry) -> FeatureSet:
+    from seabench.predictions import items_hash
     from seabench.probe import FeatureSet
 
     t = entry.load()
     meta = entry.meta
+    manifest = entry.manifest()
     return FeatureSet(
         train_x=t["train_x"],
         train_y=t["train_y"],
@@ -112,6 +114,8 @@ def feature_set(entry: CacheEntry) -> FeatureSet:
                 if "preprocess_overrides" in meta
                 else {}
             ),
+            # the test items in order: rows are paired (intervals of deltas) only when equal
+            "test_items": items_hash(manifest.items("test"), manifest.labels("test")),
             # multi-view entries hold (N, M, d) tensors; the probe's views/sla modes use them
             "views": entry.views,
         },
@@ -266,8 +270,8 @@ def options_hash(opts: ProbeOptions) -> str:
     from seabench._io import canonical_json
 
     d = asdict(opts)
-    for k in ("seeds", "first_seed", "device"):
-        d.pop(k)
+    for k in ("seeds", "first_seed", "device", "bootstrap", "confidence"):
+        d.pop(k, None)
     for k in ("k", "k_grid"):  # k-NN's, unset elsewhere: rows recorded before them keep their hash
         if d[k] is None:
             d.pop(k)

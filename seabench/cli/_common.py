@@ -174,14 +174,19 @@ def probe_callback(bar: Progress):
     return start
 
 
-def _write_report(h, rows, formats, out=None, baselines=None, margin=1.0) -> None:
-    """Print the report tables and write the requested files (used by `report` and `run`)."""
+def _write_report(
+    h, rows, formats, out=None, baselines=None, margin=1.0, settings=None, intervals=False
+) -> None:
+    """Print the report tables and write the requested files (used by `report` and `run`);
+    intervals come from the predictions stored beside the rows."""
     from seabench import report as rep
     from seabench.features import FeatureCache
+    from seabench.results import ResultsStore
 
     extraction = {e.key: e.meta.get("wall_seconds") for e in FeatureCache(h.features).entries()}
-    result = rep.build_report(rows, extraction, margin)
-    rep.print_report(result, table_console())
+    store = ResultsStore(h.results).predictions()
+    result = rep.build_report(rows, extraction, margin, predictions=store, settings=settings)
+    rep.print_report(result, table_console(), intervals)
     try:
         written = rep.write_reports(result, out or h.reports, formats)
     except OSError as exc:  # a full disk or a read-only home: the tables are printed above

@@ -112,6 +112,21 @@ PROBE = options.PROBE
     default=None,
     help="Class count for feature files (default: largest label + 1).",
 )
+@click.option(
+    "--bootstrap",
+    "resamples",
+    type=click.IntRange(1),
+    default=10_000,
+    show_default=True,
+    help="Resamples of the test set for each row's interval (ci_low/ci_high).",
+)
+@click.option(
+    "--confidence",
+    type=float,
+    default=0.95,
+    show_default=True,
+    help="Coverage of the percentile interval.",
+)
 @home_option
 def probe(
     dataset,
@@ -148,6 +163,8 @@ def probe(
     test_labels,
     metric,
     num_classes,
+    resamples,
+    confidence,
     home,
 ):
     """Train linear probes on cached features or feature files: search on val, refit on
@@ -244,6 +261,8 @@ def probe(
             "solver": solver,
             "l2": l2,
             "k": knn_k,
+            "bootstrap": resamples,
+            "confidence": confidence,
         },
         seeds=seeds,
     )
@@ -308,7 +327,10 @@ def _print_rows(rows: list[dict], as_json: bool) -> None:
         shot = f" {r['shots']}-shot draw {r['draw']}" if "shots" in r else ""
         err.print(
             f"{r['dataset']} / {r['backbone']} / {method}{shot} seed {r['seed']}: "
-            f"val {r['val']:.2f}  test {r['test']:.2f} ({r['metric']}), " + _choice(r),
+            f"val {r['val']:.2f}  test {r['test']:.2f} "
+            f"({100 * r['bootstrap']['confidence']:g}% interval "
+            f"{r['ci_low']:.2f}-{r['ci_high']:.2f}, "
+            f"{r['metric']}), " + _choice(r),
             highlight=False,
             soft_wrap=True,
             markup=False,

@@ -9,6 +9,7 @@ from seabench.cli._common import (
     CONTEXT,
     _home,
     _write_report,
+    err,
     home_option,
 )
 from seabench.cli._options import option
@@ -45,8 +46,57 @@ REPORT = options.REPORT
     is_flag=True,
     help="Unreadable lines in a results file are an error (exit 2), not a skipped-line warning.",
 )
+@click.option(
+    "--intervals",
+    is_flag=True,
+    help="Show every interval in the terminal tables (files always have them).",
+)
+@click.option(
+    "--bootstrap",
+    "resamples",
+    type=click.IntRange(1),
+    default=10_000,
+    show_default=True,
+    help="Resamples of the test items for intervals and paired deltas.",
+)
+@click.option(
+    "--confidence",
+    type=float,
+    default=0.95,
+    show_default=True,
+    help="Coverage of the percentile intervals.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed of the bootstrap's generator (the same seed gives the same intervals).",
+)
+@click.option(
+    "--compare",
+    nargs=2,
+    default=None,
+    metavar="A B",
+    help="Paired table of A - B across datasets, for two methods (e.g. sea none) or two "
+    "backbones, with the average over datasets and its interval.",
+)
 @home_option
-def report(formats, out, dataset, backbone, baselines, margin, strict, home):
+def report(
+    formats,
+    out,
+    dataset,
+    backbone,
+    baselines,
+    margin,
+    strict,
+    intervals,
+    resamples,
+    confidence,
+    seed,
+    compare,
+    home,
+):
     """Tables of linear vs linear+SeA vs fine-tuning per backbone and dataset, with costs.
 
     \b
@@ -54,6 +104,8 @@ def report(formats, out, dataset, backbone, baselines, margin, strict, home):
       seabench report
       seabench report --format markdown --format html --out reports/
       seabench report --baselines examples/baselines.csv --margin 0.5 --format all
+      seabench report --intervals --bootstrap 2000
+      seabench report --compare sea none
     """
     from seabench import report as rep
     from seabench.results import ResultsStore
@@ -82,5 +134,27 @@ def report(formats, out, dataset, backbone, baselines, margin, strict, home):
         rows = rows[rows["backbone"].isin(backbone)]
     if rows.empty:
         raise SeabenchError("no rows match --dataset/--backbone")
+    from seabench.report.intervals import IntervalSettings
+    from seabench.stats.bootstrap import check_settings
+
+    check_settings(resamples, confidence)
+    settings = IntervalSettings(resamples, confidence, seed)
+    if compare:
+        from seabench.cli._common import table_console
+        from seabench.report.compare import compare_display, compare_table
+        from seabench.report.render import rich_frame
+
+        table = compare_table(rows, *compare, ResultsStore(h.results).predictions(), settings)
+        shown = compare_display(table, confidence)
+        table_console().print(rich_frame(shown, f"{compare[0]} - {compare[1]} (paired)"))
+        err.print(
+            f"paired bootstrap over the same resampled test images ({resamples:,} resamples, "
+            f"seed {seed}); * = the interval excludes 0; average: each dataset resampled "
+            "within itself, then averaged",
+            highlight=False,
+        )
+        return
     formats = rep.FORMATS if "all" in formats else formats
-    _write_report(h, rows, formats, out, baselines=None, margin=margin)
+    _write_report(
+        h, rows, formats, out, baselines=None, margin=margin, settings=settings, intervals=intervals
+    )

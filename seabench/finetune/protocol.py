@@ -16,9 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file, save_file
 
 from seabench import __version__
-from seabench._io import atomic_write_json, canonical_json
+from seabench._io import atomic_write, atomic_write_json, canonical_json
 from seabench.backbones import Backbone, create_backbone
 from seabench.data import DatasetAdapter, get_dataset
 from seabench.data.splits import SplitManifest
@@ -33,8 +34,11 @@ from seabench.finetune.loop import (
     train,
 )
 from seabench.finetune.options import FinetuneOptions
+from seabench.predictions import TestPredictions, items_hash
 from seabench.probe.metrics import score
+from seabench.probe.scoring import finish_row
 from seabench.results import ResultsStore
+from seabench.stats.bootstrap import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES
 
 TRAIN_AUGMENT = "timm RandomResizedCrop(0.08-1) + horizontal flip"
 
@@ -159,6 +163,13 @@ def run_finetune(
         t0, c0 = time.perf_counter(), time.process_time()
         data = images((score_on,), eval_tf)
         logits = predict(model, data, device, opts.eval_batch_size, workers)
+        if score_on == "test":  # kept with the run, so a resumed run still has them for its row
+            probs = torch.sigmoid(logits) if manifest.multilabel else torch.softmax(logits, -1)
+            preds = TestPredictions.from_scores(probs, data.labels)
+            atomic_write(
+                run_dir / f"{tag}.test-predictions.safetensors",
+                lambda p: save_file(preds.tensors(), str(p)),
+            )
         result = {
             "score": score(adapter.metric, logits, data.labels),
             "lr": lr,
@@ -182,9 +193,10 @@ def run_finetune(
     else:
         lr, wd = configs[0]
     final = run("refit", lr, wd, ("train", "val"), "test")
+    preds_file = run_dir / f"refit-lr{lr:g}-wd{wd:g}-seed{opts.seed}.test-predictions.safetensors"
     search_wall = sum(r["wall_seconds"] for r in searched)
     wall = search_wall + final["wall_seconds"]
-    return {
+    row = {
         "dataset": adapter.name,
         "backbone": backbone.name,
         "aug": "finetune",
@@ -222,6 +234,11 @@ def run_finetune(
         "finetune_key": key,
         "options_hash": finetune_key(opts.identity())[:12],
     }
+    test_items = items_hash(manifest.items("test"), manifest.labels("test"))
+    if not preds_file.is_file():  # a run finished before predictions were kept
+        return {**row, "test_items": test_items}
+    preds = TestPredictions.from_tensors(load_file(str(preds_file)))
+    return finish_row(row, preds, test_items, DEFAULT_RESAMPLES, DEFAULT_CONFIDENCE)
 
 
 def finetune_cell(

@@ -29,6 +29,7 @@ from seabench.probe.protocol import (
     prepare,
     resolve_device,
     run_probe,
+    scored_row,
 )
 
 MODES = ("concat", "logits")
@@ -76,6 +77,8 @@ def _merged_info(sets: list[FeatureSet], mode: str) -> dict:
         "members": [fs.backbone for fs in sets],
         "manifest_hash": sets[0].info.get("manifest_hash"),
     }
+    if sets[0].info.get("test_items"):  # members share their test items (checked above)
+        info["test_items"] = sets[0].info["test_items"]
     keys = [fs.info.get("features_key") for fs in sets]
     if all(keys):
         info["features_key"] = "+".join(keys)
@@ -149,5 +152,5 @@ def run_ensemble(
         test = score(first.metric, test_probs, splits[0].test_y)
         row = make_row(merged, opts, splits[0], combined, test, seed)
         row["dim"] = sum(s.train_x.shape[1] for s in splits)
-        rows.append(row)
+        rows.append(scored_row(row, merged, opts, test_probs))
     return rows

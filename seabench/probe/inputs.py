@@ -171,6 +171,7 @@ def external_feature_set(
         )
     files = [_split_spec(str(f))[0] for pair in specs.values() for f in pair]
     digest = _digest(files)
+    test_digest = _digest([_split_spec(str(f))[0] for f in specs["test"]])
     return FeatureSet(
         train_x=xs["train"],
         train_y=ys["train"],
@@ -188,5 +189,7 @@ def external_feature_set(
             "features_key": f"files-{digest}",
             "manifest_hash": f"files-{digest}",
             "feature_files": {s: str(fx) for s, (fx, _) in specs.items()},
+            # the test items: the test features and labels files' content
+            "test_items": f"files-{test_digest}",
         },
     )

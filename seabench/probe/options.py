@@ -12,6 +12,7 @@ from seabench.probe.multiview import check_aug, parse
 from seabench.probe.registry import get_method
 from seabench.probe.selection import DEFAULT_FOLDS, check_selection
 from seabench.probe.trainer import TrainSettings
+from seabench.stats.bootstrap import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, check_settings
 
 LR_GRID = (0.2, 0.8, 1.6)
 WD_GRID = (1e-6, 1e-4)
@@ -43,9 +44,14 @@ class ProbeOptions:
     k: int | None = None
     k_grid: tuple[int, ...] | None = None
 
+    #: the bootstrap interval of each row's test score (not part of the options hash)
+    bootstrap: int = DEFAULT_RESAMPLES
+    confidence: float = DEFAULT_CONFIDENCE
+
     def __post_init__(self) -> None:
         check_aug(self.aug)
         check_selection(self.select, self.folds)
+        check_settings(self.bootstrap, self.confidence)
         method = get_method(self.solver)
         if method.check is not None:
             method.check(self)

@@ -25,7 +25,7 @@ from seabench.probe.metrics import score
 from seabench.probe.multiview import views_for
 from seabench.probe.options import LR_GRID, WD_GRID, ProbeOptions
 from seabench.probe.registry import METHODS, Fit, get_method
-from seabench.probe.rows import make_row
+from seabench.probe.rows import make_row, scored_row
 from seabench.probe.splits import FeatureSet, Splits, prepare, resolve_device, stratified_holdout
 from seabench.probe.validation import validate
 
@@ -48,6 +48,7 @@ __all__ = [
     "prepare",
     "resolve_device",
     "run_probe",
+    "scored_row",
     "stratified_holdout",
     "validate",
 ]
@@ -84,5 +85,6 @@ def run_probe(
     for seed in range(opts.first_seed, opts.first_seed + opts.seeds):
         result = fit(s, fs, opts, seed, progress)
         test = score(fs.metric, result.test_probs, s.test_y)
-        rows.append(make_row(fs, opts, s, result, test, seed))
+        row = make_row(fs, opts, s, result, test, seed)
+        rows.append(scored_row(row, fs, opts, result.test_probs))
     return rows

@@ -57,3 +57,13 @@ def make_row(
         "versions": _versions(),
         **fs.info,
     }
+
+
+def scored_row(row: dict, fs: FeatureSet, opts: ProbeOptions, test_probs: torch.Tensor) -> dict:
+    """The row with its test predictions, test items' hash and the interval of its score."""
+    from seabench.predictions import TestPredictions
+    from seabench.probe.scoring import finish_row, test_items_of
+
+    items = test_items_of(fs.info, fs.test_x, fs.test_y)
+    preds = TestPredictions.from_scores(test_probs, fs.test_y)
+    return finish_row(row, preds, items, opts.bootstrap, opts.confidence)

@@ -47,8 +47,18 @@ def _figure(width: float, height: float):
     return Figure(figsize=(width, height), layout="constrained")
 
 
-def grouped_bars(table: pd.DataFrame, backbone: str) -> str | None:
-    """Per dataset, one bar per method of the table (linear, linear+SeA, fine-tune, ...)."""
+def _errors(values, lows, highs):
+    """matplotlib's (2, n) yerr from intervals; 0 where a number has no interval."""
+    lo = [v - x if pd.notna(x) else 0.0 for v, x in zip(values, lows, strict=True)]
+    hi = [x - v if pd.notna(x) else 0.0 for v, x in zip(values, highs, strict=True)]
+    return [[max(0.0, e) for e in lo], [max(0.0, e) for e in hi]]
+
+
+def grouped_bars(
+    table: pd.DataFrame, backbone: str, summary: pd.DataFrame | None = None
+) -> str | None:
+    """Per dataset, one bar per method of the table (linear, linear+SeA, fine-tune, ...), with
+    the score's interval as an error bar where it has one."""
     methods = [m for m in METHOD_ORDER if m in table and table[m].notna().any()]
     data = table.drop(index="average", errors="ignore")
     if not methods or data.empty:
@@ -58,7 +68,19 @@ def grouped_bars(table: pd.DataFrame, backbone: str) -> str | None:
     width = 0.8 / len(methods)
     for i, m in enumerate(methods):
         xs = [j + (i - (len(methods) - 1) / 2) * width for j in range(len(data))]
-        ax.bar(xs, data[m].fillna(0).to_numpy(), width, label=label(m), color=_color(m))
+        values = data[m].fillna(0).to_numpy()
+        yerr = None
+        if summary is not None and "ci_low" in summary:
+            part = summary[(summary.backbone == backbone) & (summary.method == m)].set_index(
+                "dataset"
+            )
+            lows = [part["ci_low"].get(d) for d in data.index]
+            highs = [part["ci_high"].get(d) for d in data.index]
+            yerr = _errors(values, lows, highs)
+        ax.bar(
+            xs, values, width, label=label(m), color=_color(m), yerr=yerr, capsize=2,
+            error_kw={"elinewidth": 0.8},
+        )  # fmt: skip
     ax.set_xticks(range(len(data)), [str(d) for d in data.index], rotation=20, ha="right")
     lo = float(data[methods].min().min())
     ax.set_ylim(max(0.0, lo - 10), 100)
@@ -68,8 +90,11 @@ def grouped_bars(table: pd.DataFrame, backbone: str) -> str | None:
     return _svg(fig)
 
 
-def delta_chart(table: pd.DataFrame, backbone: str) -> str | None:
-    """Per dataset, the gain of SeA over the plain linear probe (points)."""
+def delta_chart(
+    table: pd.DataFrame, backbone: str, deltas: pd.DataFrame | None = None
+) -> str | None:
+    """Per dataset, the gain of SeA over the plain linear probe (points), with its paired
+    interval as an error bar where it has one."""
     if "delta" not in table:
         return None
     data = table["delta"].drop(index="average", errors="ignore").dropna()
@@ -77,8 +102,20 @@ def delta_chart(table: pd.DataFrame, backbone: str) -> str | None:
         return None
     fig = _figure(max(4.0, 0.9 * len(data) + 1.5), 2.8)
     ax = fig.add_subplot()
+    yerr = None
+    if deltas is not None and len(deltas):
+        part = deltas[
+            (deltas.backbone == backbone) & (deltas.method == "sea") & (deltas.baseline == "none")
+        ].set_index("dataset")
+        lows = [part["ci_low"].get(d) for d in data.index]
+        highs = [part["ci_high"].get(d) for d in data.index]
+        yerr = _errors(data.to_numpy(), lows, highs)
     ax.bar(
-        range(len(data)), data.to_numpy(), color=["#2ca02c" if v >= 0 else "#d62728" for v in data]
+        range(len(data)),
+        data.to_numpy(),
+        color=["#2ca02c" if v >= 0 else "#d62728" for v in data],
+        yerr=yerr,
+        capsize=3,
     )
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set_xticks(range(len(data)), [str(d) for d in data.index], rotation=20, ha="right")

@@ -14,7 +14,7 @@ from rich.table import Table
 from seabench._io import atomic_write_text
 from seabench.errors import SeabenchError
 from seabench.report import fewshot
-from seabench.report.tables import Report, margin_sentence
+from seabench.report.tables import Report, margin_line
 
 FORMATS = ("markdown", "csv", "latex", "html", "json")
 FILENAMES = {
@@ -45,14 +45,15 @@ def _text(*values) -> list[str]:
     return [escape(str(v)) for v in values]
 
 
-def rich_tables(report: Report) -> list:
+def rich_tables(report: Report, intervals: bool = False) -> list:
+    """Compact tables (significant deltas marked); ``intervals`` adds every interval."""
     out = []
     for b in report.backbones:
-        df = report.display[b]
+        df = (report.display_ci if intervals else report.display)[b]
         table = Table(
             title=f"{escape(str(b))}: test score (%)",
             title_justify="left",
-            caption=margin_sentence(report.margins[b]),
+            caption=escape(margin_line(report, b)),
             caption_justify="left",
         )
         table.add_column("dataset")
@@ -77,11 +78,28 @@ def rich_tables(report: Report) -> list:
     return out
 
 
-def print_report(report: Report, console: Console) -> None:
-    for table in rich_tables(report):
+def rich_frame(df: pd.DataFrame, title: str) -> Table:
+    """A plain rich table of a frame of strings (e.g. the --compare table)."""
+    table = Table(title=escape(title), title_justify="left")
+    for i, col in enumerate(df.columns):
+        table.add_column(escape(str(col)), justify="left" if i < 2 else "right")
+    for row in df.itertuples(index=False):
+        table.add_row(*_text(*row), style="bold" if "average" in map(str, row) else None)
+    return table
+
+
+def print_report(report: Report, console: Console, intervals: bool = False) -> None:
+    for table in rich_tables(report, intervals):
         console.print(table)
     for note in report.notes:
         console.print(f"note: {note}", highlight=False, markup=False)
+    ci = report.summary.get("ci_low")
+    if not intervals and ci is not None and ci.notna().any():
+        console.print(
+            "note: the scores' and deltas' intervals are left out here: `seabench report "
+            "--intervals` shows them (the written files always do)",
+            highlight=False,
+        )
     for i, s in enumerate(report.sources, 1):
         console.print(f"[{i}] {s}", highlight=False, markup=False)
 
@@ -100,8 +118,8 @@ def markdown(report: Report) -> str:
     parts = ["# seabench report"]
     for b in report.backbones:
         parts.append(
-            f"## {b}\n\ntest score (%)\n\n{_md_table(report.display[b].reset_index())}"
-            f"\n\n{margin_sentence(report.margins[b])}."
+            f"## {b}\n\ntest score (%)\n\n{_md_table(report.display_ci[b].reset_index())}"
+            f"\n\n{margin_line(report, b)}."
         )
     parts += fewshot.markdown_parts(report.fewshot, _md_table)
     if not report.cost.empty:
@@ -130,8 +148,27 @@ def csv_text(report: Report) -> str:
         "selected_on",
         "probe_seconds",
         "finetune_seconds",
+        "ci_low",
+        "ci_high",
+        "ci_note",
     ]
-    return report.summary[cols].to_csv(index=False)
+    scores = report.summary[cols].assign(kind="score", p=None)
+    d = report.deltas
+    deltas = pd.DataFrame(
+        {
+            "backbone": d["backbone"],
+            "dataset": d["dataset"],
+            "method": d["method"] + " - " + d["baseline"],
+            "label": d["label"],
+            "test": d["delta"],
+            "ci_low": d["ci_low"],
+            "ci_high": d["ci_high"],
+            "ci_note": d["note"],
+            "p": d["p"],
+            "kind": "delta",
+        }
+    )
+    return pd.concat([scores, deltas], ignore_index=True)[[*cols, "p", "kind"]].to_csv(index=False)
 
 
 LATEX_SPECIAL = {
@@ -150,7 +187,7 @@ LATEX_SPECIAL = {
 
 def _tex(value) -> str:
     text = "".join(LATEX_SPECIAL.get(ch, ch) for ch in str(value))
-    return text.replace("±", r"$\pm$")
+    return text.replace("±", r"$\pm$").replace("†", r"$\dagger$")
 
 
 def _latex_table(df: pd.DataFrame, caption: str) -> str:
@@ -174,13 +211,14 @@ def latex(report: Report) -> str:
     for b in report.backbones:
         parts.append(
             _latex_table(
-                report.display[b].reset_index(),
-                f"{b}: test score (%). {margin_sentence(report.margins[b])}.",
+                report.display_ci[b].reset_index(),
+                f"{b}: test score (%). {margin_line(report, b)}.",
             )
         )
     parts += fewshot.latex_parts(report.fewshot, _latex_table)
     if not report.cost.empty:
         parts.append(_latex_table(_cost_display(report), "Cost in seconds."))
+    parts += [rf"\noindent{{\small {_tex(n)}}}\par" for n in report.notes]
     return "\n\n".join(parts) + "\n"
 
 
@@ -197,6 +235,7 @@ def json_text(report: Report) -> str:
             for b in report.backbones
         },
         "summary": records(report.summary),
+        "deltas": records(report.deltas),
         "cost": records(report.cost),
         "fewshot": fewshot.json_part(report.fewshot),
         "notes": report.notes,
@@ -229,10 +268,10 @@ def html_text(report: Report) -> str:
         body += [
             f"<h2>{html.escape(b)}</h2>",
             "<p>test score (%)</p>",
-            table(report.display[b].reset_index()),
-            f"<p><strong>{html.escape(margin_sentence(report.margins[b]))}</strong></p>",
-            figure(grouped_bars(t, b), f"{b}: test score per dataset"),
-            figure(delta_chart(t, b), f"{b}: SeA minus linear, points"),
+            table(report.display_ci[b].reset_index()),
+            f"<p><strong>{html.escape(margin_line(report, b))}</strong></p>",
+            figure(grouped_bars(t, b, report.summary), f"{b}: test score per dataset"),
+            figure(delta_chart(t, b, report.deltas), f"{b}: SeA minus linear, points"),
         ]
     body += fewshot.html_parts(report.fewshot, table, figure)
     if not report.cost.empty:

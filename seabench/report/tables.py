@@ -306,7 +306,11 @@ def display_table(summary: pd.DataFrame, backbone: str) -> pd.DataFrame:
 
 @dataclass
 class Report:
-    """Everything a renderer needs, computed once from the rows."""
+    """Everything a renderer needs, computed once from the rows.
+
+    ``display`` is the compact table (deltas marked when significant), ``display_ci`` the one
+    with every interval; ``deltas`` lists every paired delta with its interval and p-value.
+    """
 
     summary: pd.DataFrame
     backbones: list[str]
@@ -318,21 +322,64 @@ class Report:
     notes: list[str] = field(default_factory=list)
     #: few-shot rows: their own table and curves (``report.fewshot``), None without any
     fewshot: FewShot | None = None
+    display_ci: dict[str, pd.DataFrame] = field(default_factory=dict)
+    deltas: pd.DataFrame = field(default_factory=pd.DataFrame)
+    confidence: float = 0.95
+
+
+def margin_line(report: Report, backbone: str) -> str:
+    """The plain count, and beside it the non-inferiority count where intervals exist."""
+    m = report.margins[backbone]
+    extra = m.get("noninferior_sentence", "")
+    return margin_sentence(m) + (f"; {extra}" if extra else "")
 
 
 def build_report(
-    rows: pd.DataFrame, extraction_seconds: dict[str, float] | None = None, margin: float = 1.0
+    rows: pd.DataFrame,
+    extraction_seconds: dict[str, float] | None = None,
+    margin: float = 1.0,
+    predictions=None,
+    settings=None,
 ) -> Report:
+    """The report; with ``predictions`` (a PredictionStore) every score and delta gets its
+    bootstrap interval (``settings``: an IntervalSettings), else each says why it has none."""
+    from seabench.report import annotate
+    from seabench.report.intervals import NO_PREDICTIONS, IntervalSettings, compute
+
+    settings = settings or IntervalSettings()
     rows, few = split_fewshot(rows)
     fewshot = fewshot_report(few) if len(few) else None
     if rows.empty and fewshot is not None:
         empty = pd.DataFrame(columns=SUMMARY_COLUMNS)
         return Report(empty, [], {}, {}, {}, pd.DataFrame(), fewshot=fewshot)
     summary = summarise(rows)
+    iv = compute(prepare(rows), predictions, settings)
     backbones = sorted(summary["backbone"].unique())
+    cis = [
+        iv.score(b, d, m)
+        for b, d, m in zip(*(summary[k] for k in ("backbone", "dataset", "method")), strict=True)
+    ]
+    summary["ci_low"] = [c[0] if c else None for c in cis]
+    summary["ci_high"] = [c[1] if c else None for c in cis]
+    summary["ci_note"] = [
+        "" if c else (iv.cell(b, d, m).why if iv.cell(b, d, m) else "")
+        for c, b, d, m in zip(
+            cis, summary["backbone"], summary["dataset"], summary["method"], strict=True
+        )
+    ]
+    anywhere = any(c is not None for c in cis)
     tables = {b: comparison(summary, b) for b in backbones}
-    display = {b: display_table(summary, b) for b in backbones}
-    margins = {b: within_margin(summary, b, margin) for b in backbones}
+    display = {b: annotate.display(summary, b, iv, False, anywhere) for b in backbones}
+    display_ci = {b: annotate.display(summary, b, iv, True, anywhere) for b in backbones}
+    margins = {}
+    for b in backbones:
+        m = within_margin(summary, b, margin)
+        ni = annotate.noninferiority(summary, b, iv, margin)
+        m["noninferior"] = ni
+        m["noninferior_sentence"] = annotate.noninferiority_sentence(
+            ni, margin, settings.confidence
+        )
+        margins[b] = m
     sources = sorted({str(s) for s in summary.loc[summary["external"], "source"].dropna()})
     notes = []
     fixed = summary[(summary["method"] == "finetune") & (summary["selected_on"] != "val")]
@@ -343,6 +390,23 @@ def build_report(
         )
     if sources:
         notes.append("(published): numbers copied from the sources below, not measured here")
+    pct = f"{100 * settings.confidence:g}%"
+    missing = summary[~summary["external"] & summary["ci_low"].isna()]
+    if anywhere:
+        notes.append(
+            f"intervals: {pct} bootstrap percentile intervals over test images "
+            f"({settings.resamples:,} resamples, seed {settings.seed}): test-set sampling "
+            "uncertainty, not seed variation (± is the seed std); deltas are paired on the same "
+            f"resampled images, {annotate.MARK} = the interval excludes 0"
+        )
+    if len(missing):
+        notes.append(
+            f"{annotate.NO_CI + ' ' if anywhere else ''}no interval: {NO_PREDICTIONS} for "
+            f"{len(missing)} cell(s) (rows recorded before seabench kept test predictions); "
+            "run those probes again to get intervals"
+        )
+    if sources:
+        notes.append("(published) numbers have no interval: no predictions exist for them")
     return Report(
         summary,
         backbones,
@@ -352,5 +416,8 @@ def build_report(
         cost_table(rows, extraction_seconds),
         sources,
         notes,
-        fewshot,
+        fewshot=fewshot,
+        display_ci=display_ci,
+        deltas=annotate.deltas(summary, iv),
+        confidence=settings.confidence,
     )
