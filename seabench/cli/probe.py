@@ -112,21 +112,8 @@ PROBE = options.PROBE
     default=None,
     help="Class count for feature files (default: largest label + 1).",
 )
-@click.option(
-    "--bootstrap",
-    "resamples",
-    type=click.IntRange(1),
-    default=10_000,
-    show_default=True,
-    help="Resamples of the test set for each row's interval (ci_low/ci_high).",
-)
-@click.option(
-    "--confidence",
-    type=float,
-    default=0.95,
-    show_default=True,
-    help="Coverage of the percentile interval.",
-)
+@option(PROBE["bootstrap"], "--bootstrap", "resamples", default=10_000, show_default=True)
+@option(PROBE["confidence"], default=0.95, show_default=True)
 @home_option
 def probe(
     dataset,

@@ -51,21 +51,8 @@ REPORT = options.REPORT
     is_flag=True,
     help="Show every interval in the terminal tables (files always have them).",
 )
-@click.option(
-    "--bootstrap",
-    "resamples",
-    type=click.IntRange(1),
-    default=10_000,
-    show_default=True,
-    help="Resamples of the test items for intervals and paired deltas.",
-)
-@click.option(
-    "--confidence",
-    type=float,
-    default=0.95,
-    show_default=True,
-    help="Coverage of the percentile intervals.",
-)
+@option(options.PROBE["bootstrap"], "--bootstrap", "resamples", default=10_000, show_default=True)
+@option(options.PROBE["confidence"], default=0.95, show_default=True)
 @click.option(
     "--seed",
     type=int,
