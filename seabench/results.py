@@ -18,12 +18,15 @@ import uuid
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from seabench._io import atomic_write_text, storage_fix, storage_problem
 from seabench.errors import SeabenchWarning, StorageError
-from seabench.predictions import PredictionStore
+
+if TYPE_CHECKING:
+    from seabench.predictions import PredictionStore
 
 #: fields every row has (probe and fine-tuning alike); a JSON object without them is not a row
 ROW_KEYS = ("dataset", "backbone", "aug", "test")
@@ -78,23 +81,26 @@ class ResultsStore:
     def append(self, rows: list[dict]) -> Path | None:
         if not rows:
             return None
-        # the predictions each row refers to go first: a row never names a file not yet written
-        predictions = PredictionStore(self.directory)
-        for row in rows:
-            if getattr(row, "predictions", None) is not None:
-                predictions.write(row, row.predictions)
         stamp = time.strftime("%Y%m%dT%H%M%S")
         created = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         path = self.directory / f"rows-{stamp}-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
         lines = [json.dumps({"created": created, **row}, sort_keys=True) for row in rows]
         try:
+            # the predictions each row refers to go first: a row never names a file not yet written
+            from seabench.predictions import PredictionStore  # torch: only when writing
+
+            predictions = PredictionStore(self.directory)
+            for row in rows:
+                if getattr(row, "predictions", None) is not None:
+                    predictions.write(row, row.predictions)
             atomic_write_text(path, "\n".join(lines) + "\n")
         except OSError as exc:
             problem = storage_problem(exc)
             if problem is None:
                 raise
+            where = exc.filename or path
             raise StorageError(
-                f"{len(rows)} result row(s) were not stored: {problem} writing {path}; "
+                f"{len(rows)} result row(s) were not stored: {problem} writing {where}; "
                 f"{storage_fix(problem)} and run the same command again to record them",
                 kept=rows,
             ) from exc
@@ -102,6 +108,8 @@ class ResultsStore:
 
     def predictions(self) -> PredictionStore:
         """The test predictions stored beside the rows (``predictions/<row_id>.safetensors``)."""
+        from seabench.predictions import PredictionStore
+
         return PredictionStore(self.directory)
 
     def files(self) -> list[Path]:
