@@ -159,3 +159,15 @@ def test_cli_intervals_and_compare_backbones(home):
     assert bad.exit_code == 2 and "two methods or two backbones" in bad.output
     bad = CliRunner().invoke(cli, ["report", "--home", str(home), "--confidence", "1.5"])
     assert bad.exit_code == 2 and "--confidence" in bad.output
+
+
+def test_threaded_groups_give_the_same_intervals_as_one_thread(home, monkeypatch):
+    """Test sets are bootstrapped in threads, each on its own seeded stream: same numbers."""
+    import seabench.report.intervals as intervals
+
+    threaded = report_of(home)
+    monkeypatch.setattr(intervals.os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    single = report_of(home)
+    for col in ("ci_low", "ci_high"):
+        assert threaded.summary[col].tolist() == single.summary[col].tolist()
+    assert threaded.deltas.equals(single.deltas)
