@@ -14,7 +14,7 @@ from seabench.cli import cli
 from seabench.errors import SeabenchError
 from seabench.report import build_report, load_baselines, merge_baselines, write_reports
 from seabench.report.render import FORMATS, markdown
-from seabench.report.tables import comparison, display_table, summarise, within_margin
+from seabench.report.tables import comparison, summarise, within_margin
 from seabench.results import ResultsStore
 
 
@@ -77,7 +77,7 @@ def test_deltas_averages_and_seed_statistics(rows):
     assert wide.loc["b", "gap"] == pytest.approx(-9.0)
     assert wide.loc["average", "none"] == pytest.approx((81 + 60 + 90) / 3)
     assert wide.loc["average", "delta"] == pytest.approx((4 + 1 + 0.5) / 3)
-    shown = display_table(summarise(rows), "bb")
+    shown = build_report(rows).display["bb"]  # no predictions stored: no intervals
     assert shown.loc["a", "linear"] == "81.00 ± 1.41"  # std over the two seeds
     assert shown.loc["b", "linear"] == "60.00"  # one seed: no ± shown
     assert shown.loc["a", "delta (SeA-linear)"] == "+4.00"

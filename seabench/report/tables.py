@@ -261,49 +261,6 @@ def cost_table(
     )
 
 
-def cell_text(summary: pd.DataFrame, backbone: str, dataset: str, method: str) -> str:
-    hit = summary[
-        (summary.backbone == backbone) & (summary.dataset == dataset) & (summary.method == method)
-    ]
-    if hit.empty:
-        return "-"
-    r = hit.iloc[0]
-    return f"{r.test:.2f}" + (f" ± {r['std']:.2f}" if r.seeds > 1 else "")
-
-
-def display_table(summary: pd.DataFrame, backbone: str) -> pd.DataFrame:
-    """The comparison as strings: mean ± std where there are several seeds, signed deltas.
-
-    An average over fewer datasets than the table has says so, e.g. ``91.20 (2/3)``.
-    """
-    wide = comparison(summary, backbone)
-    datasets = [d for d in wide.index if d != "average"]
-    out = pd.DataFrame(index=wide.index)
-    for col in wide.columns:
-        cells = []
-        for d in wide.index:
-            v = wide.loc[d, col]
-            if pd.isna(v):
-                cells.append("-")
-            elif col in ("delta", "gap"):
-                cells.append(f"{v:+.2f}")
-            elif d != "average":
-                cells.append(cell_text(summary, backbone, d, col))
-            else:
-                k = int(wide.loc[datasets, col].notna().sum())
-                cells.append(f"{v:.2f}" + (f" ({k}/{len(datasets)})" if k < len(datasets) else ""))
-        if col in ("delta", "gap") and "average" in wide.index:
-            k = int(wide.loc[datasets, col].notna().sum())
-            if k < len(datasets) and cells[-1] != "-":
-                cells[-1] += f" ({k}/{len(datasets)})"
-        out[col] = cells
-    metric = summary[summary.backbone == backbone].groupby("dataset")["metric"].first()
-    out.insert(0, "metric", [metric.get(d, "") if d != "average" else "" for d in out.index])
-    out.columns = ["metric", *[label(c) for c in wide.columns]]
-    out.index.name = "dataset"
-    return out
-
-
 @dataclass
 class Report:
     """Everything a renderer needs, computed once from the rows.
