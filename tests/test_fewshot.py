@@ -165,7 +165,7 @@ def test_report_keeps_fewshot_rows_in_their_own_table_with_curves(tmp_path):
 
 
 def test_recipe_fewshot_table_and_recorded_draws_are_not_run_again(tmp_path):
-    from seabench import runner
+    from seabench import recipe_run, runner
     from seabench.home import Home
     from seabench.recipe import Recipe
     from seabench.results import ResultsStore
@@ -178,7 +178,7 @@ def test_recipe_fewshot_table_and_recorded_draws_are_not_run_again(tmp_path):
     recipe = Recipe.load(p)
     plan = recipe.fewshot_plan()
     assert plan.shots == (1, 2) and plan.draws == 2 and recipe.fewshot_methods == ["none", "knn"]
-    opts = runner._method_options("knn", recipe)
+    opts = recipe_run._method_options("knn", recipe)
     assert opts.solver == "knn" and opts.aug == "none"
     home = Home.resolve(tmp_path / "h")
     fs = blobs(n=(120, 40, 60))

@@ -7,7 +7,7 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
-from seabench import runner
+from seabench import recipe_run
 from seabench.cli import cli
 from seabench.errors import SeabenchError
 from seabench.home import Home
@@ -78,7 +78,7 @@ def test_lbfgs_in_augs_is_the_lbfgs_solver(tmp_path):
     p.write_text(
         'datasets = ["mnist5k"]\naugs = ["lbfgs"]\nbackbones = ["a"]\n[probe]\nepochs = 3\n'
     )
-    opts = runner._method_options("lbfgs", Recipe.load(p))
+    opts = recipe_run._method_options("lbfgs", Recipe.load(p))
     assert opts.solver == "lbfgs" and opts.aug == "none"
 
 
@@ -120,14 +120,14 @@ def test_tiny_recipe_runs_skips_and_reports_a_failed_cell(tiny_home, tmp_path):
     )
     r = Recipe.load(p)
     logs: list[str] = []
-    failures = runner.run_recipe(r, home, logs.append)
+    failures = recipe_run.run_recipe(r, home, logs.append)
     assert len(failures) == 1 and "nosuchset" in failures[0] and "unknown dataset" in failures[0]
     rows = ResultsStore(home.results).rows()
     assert sorted(x["aug"] for x in rows) == ["finetune", "none"]
     assert any("features efficientnet_lite0 / mnist5k: cached" in m for m in logs)
 
     logs.clear()
-    assert len(runner.run_recipe(r, home, logs.append)) == 1
+    assert len(recipe_run.run_recipe(r, home, logs.append)) == 1
     assert len(ResultsStore(home.results).rows()) == 2  # nothing run twice
     assert any(m.endswith("/ none: recorded") for m in logs)
     assert any("seed 0: recorded" in m for m in logs)

@@ -130,11 +130,11 @@ def test_a_combination_the_keys_cannot_show_is_refused_before_work(tmp_path):
 
 @pytest.mark.parametrize("name", ["quickstart", "paper"])
 def test_shipped_recipes_validate(name, tmp_path, monkeypatch):
-    from seabench import runner
+    from seabench import recipe_run
 
     monkeypatch.setenv("CKPT_DIR", str(tmp_path))
     r = Recipe.load(f"recipes/{name}.toml")
-    runner.check_recipe(r)  # builds every method's options
+    recipe_run.check_recipe(r)  # builds every method's options
     assert r.augs
 
 

@@ -36,13 +36,13 @@ def run(recipe, dry_run, home):
       seabench run recipes/quickstart.toml
       DATA_ROOT=~/data CKPT_DIR=~/ckpt seabench run recipes/paper.toml --dry-run
     """
+    from seabench import recipe_run
     from seabench import report as rep
-    from seabench import runner
     from seabench.recipe import Recipe
     from seabench.results import ResultsStore
 
     r = Recipe.load(recipe)
-    runner.check_recipe(r)
+    recipe_run.check_recipe(r)
     h = _home(home)
     err.print(
         f"recipe {r.path.name}: {len(r.backbones)} backbone(s) x {len(r.datasets)} "
@@ -51,11 +51,11 @@ def run(recipe, dry_run, home):
         markup=False,
     )
     if dry_run:
-        for line in runner.plan_recipe(r, h):
+        for line in recipe_run.plan_recipe(r, h):
             click.echo(line)
         return
     with progress_bar(transient=True) as bar:
-        failures = runner.run_recipe(
+        failures = recipe_run.run_recipe(
             r,
             h,
             lambda m: bar.console.print(m, highlight=False, markup=False),
