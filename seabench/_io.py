@@ -8,6 +8,7 @@ turn the OSError into one line that names the path and keeps what was computed.
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import tempfile
@@ -83,3 +84,12 @@ def atomic_write_json(path: Path, obj: object) -> None:
 def canonical_json(obj: object) -> str:
     """The one serialisation that hashes are taken over."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    """The sha256 of a file, read in chunks (weights files are large)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()

@@ -14,8 +14,8 @@ import torchvision
 from safetensors.torch import save_file
 from torch import nn
 
+from seabench._io import file_sha256
 from seabench.backbones import LAYOUTS, create_backbone
-from seabench.backbones.base import file_sha256
 from seabench.backbones.checkpoints import read_checkpoint
 from seabench.backbones.detection import detect_layout
 from seabench.errors import SeabenchError

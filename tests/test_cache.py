@@ -12,8 +12,8 @@ import timm
 import torch
 from safetensors.torch import load_file, save_file
 
+from seabench._io import file_sha256
 from seabench.backbones import create_backbone
-from seabench.backbones.base import file_sha256
 from seabench.data import get_dataset
 from seabench.features import FeatureCache, extract_features
 from seabench.features.cache import CorruptEntry

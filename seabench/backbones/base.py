@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -31,14 +29,6 @@ class Backbone:
     identity: dict = field(default_factory=dict)
     #: the full classifier, where one exists (used by sanity checks, never by extraction)
     classifier: nn.Module | None = None
-
-
-def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def data_config_of(model: nn.Module) -> dict:

@@ -14,7 +14,8 @@ from pathlib import Path
 import timm
 import torch
 
-from seabench.backbones.base import Backbone, TimmFeatures, data_config_of, file_sha256
+from seabench._io import file_sha256
+from seabench.backbones.base import Backbone, TimmFeatures, data_config_of
 from seabench.errors import SeabenchError
 
 PACKAGES = {

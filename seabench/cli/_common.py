@@ -134,6 +134,25 @@ home_option = option(
 )
 
 
+#: options every command that reads images shares (extract, finetune, datasets)
+data_root_option = click.option(
+    "--data-root",
+    type=click.Path(file_okay=False),
+    default="data",
+    show_default=True,
+    help="Folder holding the datasets in their original layouts.",
+)
+weights_option = click.option(
+    "--weights", type=click.Path(dir_okay=False), help="Checkpoint file to load."
+)
+weights_format_option = click.option(
+    "--weights-format",
+    default="auto",
+    show_default=True,
+    help="Layout of --weights (see `seabench backbones`).",
+)
+
+
 def _home(path):
     from seabench.home import Home
 

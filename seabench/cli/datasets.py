@@ -6,18 +6,13 @@ import click
 
 from seabench.cli._common import (
     CONTEXT,
+    data_root_option,
     table_console,
 )
 
 
 @click.command(context_settings=CONTEXT)
-@click.option(
-    "--data-root",
-    type=click.Path(file_okay=False),
-    default="data",
-    show_default=True,
-    help="Folder holding the datasets in their original layouts.",
-)
+@data_root_option
 @click.option("--layout", "show_layout", is_flag=True, hidden=True)  # kept: always shown now
 def datasets(data_root, show_layout):
     """List the datasets: classes, split sizes, metric, val split, whether the data is here,

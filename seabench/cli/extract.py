@@ -11,10 +11,13 @@ from seabench import options
 from seabench.cli._common import (
     CONTEXT,
     _home,
+    data_root_option,
     err,
     extract_callback,
     home_option,
     progress_bar,
+    weights_format_option,
+    weights_option,
 )
 from seabench.cli._options import option
 
@@ -24,22 +27,11 @@ EXTRACT = options.EXTRACT
 @click.command(context_settings=CONTEXT)
 @option(options.DATASET, required=True)
 @option(options.BACKBONE, required=True)
-@click.option("--weights", type=click.Path(dir_okay=False), help="Checkpoint file to load.")
-@click.option(
-    "--weights-format",
-    default="auto",
-    show_default=True,
-    help="Layout of --weights (see `seabench backbones`).",
-)
+@weights_option
+@weights_format_option
 @option(EXTRACT["pooling"], default=None)
 @option(options.LAYERS, default=None)
-@click.option(
-    "--data-root",
-    type=click.Path(file_okay=False),
-    default="data",
-    show_default=True,
-    help="Folder holding the datasets in their original layouts.",
-)
+@data_root_option
 @option(EXTRACT["download"], is_flag=True)
 @option(EXTRACT["image_size"], default=None)
 @option(EXTRACT["crop_pct"], default=None)

@@ -8,10 +8,13 @@ from seabench import options
 from seabench.cli._common import (
     CONTEXT,
     _home,
+    data_root_option,
     err,
     finetune_callback,
     home_option,
     progress_bar,
+    weights_format_option,
+    weights_option,
 )
 from seabench.cli._options import option
 
@@ -21,21 +24,10 @@ FINETUNE = options.FINETUNE
 @click.command(context_settings=CONTEXT)
 @option(options.DATASET, required=True)
 @option(options.BACKBONE, required=True)
-@click.option("--weights", type=click.Path(dir_okay=False), help="Checkpoint file to load.")
-@click.option(
-    "--weights-format",
-    default="auto",
-    show_default=True,
-    help="Layout of --weights (see `seabench backbones`).",
-)
+@weights_option
+@weights_format_option
 @click.option("--label", default=None, help="Backbone name in the results (default: --backbone).")
-@click.option(
-    "--data-root",
-    type=click.Path(file_okay=False),
-    default="data",
-    show_default=True,
-    help="Folder holding the datasets in their original layouts.",
-)
+@data_root_option
 @option(FINETUNE["max_steps"], default=5000, show_default=True)
 @option(FINETUNE["grid"], default="full", show_default=True)
 @option(FINETUNE["lr"], "--lr", "lrs", multiple=True)

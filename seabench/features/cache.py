@@ -33,20 +33,12 @@ from typing import TYPE_CHECKING
 
 from filelock import FileLock, Timeout
 
-from seabench._io import atomic_write_json, canonical_json
+from seabench._io import atomic_write_json, canonical_json, file_sha256
 from seabench.data.splits import SPLITS, SplitManifest
 from seabench.errors import DataNotFoundError, SeabenchError
 
 if TYPE_CHECKING:  # torch loads with the tensors, so a missing entry is reported at once
     import torch
-
-
-def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 FORMAT_VERSION = 1
