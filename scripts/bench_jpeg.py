@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from bench_extract import forward_only  # the same timing as the in-memory benchmark
 from PIL import Image
 
 from seabench.backbones import create_backbone
@@ -52,21 +53,6 @@ def pil_decode(data: bytes, side: int | None) -> Image.Image:
     return im.convert("RGB")
 
 
-@torch.inference_mode()
-def forward_only(model, batches: list[torch.Tensor], cuda: bool) -> float:
-    """images/s of the model on batches already in (device) memory, as extraction runs it."""
-    amp = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float16
-    if cuda:
-        torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for x in batches:
-        with torch.autocast("cuda", dtype=amp, enabled=cuda):
-            model(x)
-    if cuda:
-        torch.cuda.synchronize()
-    return sum(len(x) for x in batches) / (time.perf_counter() - t0)
-
-
 def stage_table(args, adapter, plan, model, device: str) -> tuple[float, list[torch.Tensor]]:
     """Print per-stage images/s on a sample; return forward-only images/s and its batches."""
     cuda = device.startswith("cuda")
@@ -87,8 +73,8 @@ def stage_table(args, adapter, plan, model, device: str) -> tuple[float, list[to
     batches = [norm(b.to(device)) for b in u8]
     if cuda:
         batches = [b.contiguous(memory_format=torch.channels_last) for b in batches]
-    forward_only(model, batches[:1], cuda)  # warm up
-    fwd = n / best_of(lambda: forward_only(model, batches, cuda), args.repeats, cuda)
+    forward_only(model, batches[:1])  # warm up
+    fwd = n / best_of(lambda: forward_only(model, batches), args.repeats, cuda)
     rows: list[tuple[str, float]] = []
 
     def stage(name: str, fn: Callable[[], object], sync: bool = False) -> None:
@@ -210,9 +196,9 @@ def jpeg_main(args) -> None:
         entries = {}
         for decode, ws in (("draft", workers), ("full", workers[:1]), ("device", workers[:1])):
             for w in ws:
-                before = forward_only(model, batches, cuda)
+                before = forward_only(model, batches)
                 r, seconds = extract(decode, w)
-                after = forward_only(model, batches, cuda)
+                after = forward_only(model, batches)
                 ips, ref = r.images / seconds, (before + after) / 2
                 ratios[decode, w] = ips / ref
                 print(
