@@ -439,7 +439,7 @@ FEWSHOT = table(
         "choice",
         "Probe methods of the few-shot runs (default: the recipe's probe methods).",
         "probe methods",
-        '"none", "sea"',
+        "sea",
         choices=lambda: tuple(m for m in _recipe_methods() if m != "finetune"),
         shape="list",
     ),
