@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
 import torch
+from safetensors.torch import load_file
 from torch import nn
 from torch.utils.data import Dataset
 
@@ -192,3 +194,22 @@ def test_same_short_finetune_twice_gives_identical_scores(tmp_path):
         row, _ = finetune_cell(tmp_path / f"home{i}", "mnist5k", "efficientnet_lite0", opts)
         rows.append(row)
     assert rows[0]["test"] == rows[1]["test"]
+
+
+def test_damaged_done_marker_reruns_the_run_instead_of_failing(tmp_path):
+    home = tmp_path / "home"
+    opts = FinetuneOptions(
+        max_steps=2, batch_size=4, grid="small", image_size=32, subset=10, workers=0
+    )
+    first, _ = finetune_cell(home, "mnist5k", "efficientnet_lite0", opts)
+    (done,) = (home / "finetune").glob("*/refit-*.done.json")
+    (preds,) = (home / "finetune").glob("*/refit-*.test-predictions.safetensors")
+    done.write_bytes(done.read_bytes()[:7])  # a torn write the disk left behind
+    preds.write_bytes(b"\x00" * 16)
+    logs: list = []
+    again, recorded = finetune_cell(home, "mnist5k", "efficientnet_lite0", opts, log=logs.append)
+    assert not recorded
+    assert any("damaged" in m and done.name in m for m in logs)
+    assert again["test"] == first["test"]  # the same seed redone gives the same score
+    assert json.loads(done.read_text())["score"] is not None
+    assert load_file(str(preds))  # rebuilt, readable

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from seabench import __version__
@@ -123,8 +124,10 @@ def run_finetune(
     def run(phase: str, lr: float, wd: float, fit: tuple, score_on: str) -> dict:
         tag = f"{phase}-lr{lr:g}-wd{wd:g}-seed{opts.seed}"
         done = run_dir / f"{tag}.done.json"
-        if done.is_file():
-            return json.loads(done.read_text(encoding="utf-8"))
+        preds_path = run_dir / f"{tag}.test-predictions.safetensors"
+        finished = _finished_run(done, preds_path if score_on == "test" else None, log)
+        if finished is not None:
+            return finished
         settings = RunSettings(
             lr,
             wd,
@@ -166,10 +169,7 @@ def run_finetune(
         if score_on == "test":  # kept with the run, so a resumed run still has them for its row
             probs = torch.sigmoid(logits) if manifest.multilabel else torch.softmax(logits, -1)
             preds = TestPredictions.from_scores(probs, data.labels)
-            atomic_write(
-                run_dir / f"{tag}.test-predictions.safetensors",
-                lambda p: save_file(preds.tensors(), str(p)),
-            )
+            atomic_write(preds_path, lambda p: save_file(preds.tensors(), str(p)))
         result = {
             "score": score(adapter.metric, logits, data.labels),
             "lr": lr,
@@ -239,6 +239,30 @@ def run_finetune(
         return {**row, "test_items": test_items}
     preds = TestPredictions.from_tensors(load_file(str(preds_file)))
     return finish_row(row, preds, test_items, DEFAULT_RESAMPLES, DEFAULT_CONFIDENCE)
+
+
+def _finished_run(done: Path, preds: Path | None, log: Callable[[str], None] | None) -> dict | None:
+    """The recorded result of a finished run, or None to run it (again).
+
+    A marker (or its kept test predictions) that cannot be read is damaged, not finished: the
+    run is redone rather than failing the whole command on a file it can rebuild.
+    """
+    if not done.is_file():
+        return None
+    try:
+        result = json.loads(done.read_text(encoding="utf-8"))
+        if not isinstance(result, dict) or "score" not in result or "wall_seconds" not in result:
+            raise ValueError("missing fields")
+        if preds is not None and preds.is_file():
+            load_file(str(preds))
+    except (OSError, ValueError, UnicodeDecodeError, SafetensorError) as exc:
+        if log:
+            log(f"{done.name} is damaged ({exc}); running {done.name[:-10]} again")
+        done.unlink(missing_ok=True)
+        if preds is not None:
+            preds.unlink(missing_ok=True)
+        return None
+    return result
 
 
 def finetune_cell(
