@@ -62,16 +62,14 @@ PROBE = options.PROBE
     default=None,
     help="Few-shot probes: images per class drawn from train, e.g. 1,2,4,8,16 (test unchanged).",
 )
-@click.option(
-    "--draws",
-    type=str,
-    default="5",
+@option(
+    options.FEWSHOT["draws"],
+    default=5,
     show_default=True,
     help="Random draws per --shots value (the same draws for every method).",
 )
-@click.option(
-    "--val-shots",
-    type=int,
+@option(
+    options.FEWSHOT["val_shots"],
     default=None,
     help="Val images per class drawn from the validation split with --shots (default min(k, 4)).",
 )
@@ -178,13 +176,7 @@ def probe(
     if shots is not None:
         from seabench.fewshot_plan import make_plan
 
-        try:
-            n_draws = int(draws)
-        except ValueError:
-            raise SeabenchError(
-                f"--draws must be a whole number of 1 or more, got {draws!r}"
-            ) from None
-        plan = make_plan(shots, n_draws, val_shots)
+        plan = make_plan(shots, draws, val_shots)
     elif draws_given != click.core.ParameterSource.DEFAULT or val_shots is not None:
         raise SeabenchError("--draws and --val-shots go with --shots (e.g. --shots 1,4,16)")
     files = {
