@@ -193,19 +193,50 @@ def probe_callback(bar: Progress):
     return start
 
 
+def read_rows(store, strict: bool = False):
+    """(every readable row as a frame, how many unreadable lines were skipped); ``strict``:
+    unreadable lines are an error. Each damaged file is one warning."""
+    import pandas as pd
+
+    from seabench.results import DamagedRowsWarning
+
+    rows, damaged = store.read()
+    if strict and damaged:
+        raise SeabenchError(
+            "unreadable results (--strict): "
+            + "; ".join(d.where() for d in damaged)
+            + "; repair or move the file(s) away, or report without --strict to skip them"
+        )
+    for d in damaged:
+        warnings.warn(d.describe(), DamagedRowsWarning, stacklevel=2)
+    return pd.DataFrame(rows), sum(len(d.lines) or 1 for d in damaged)
+
+
 def _write_report(
-    h, rows, formats, out=None, baselines=None, margin=1.0, settings=None, intervals=False
+    h,
+    rows,
+    formats,
+    out=None,
+    baselines=None,
+    margin=1.0,
+    settings=None,
+    intervals=False,
+    wide=False,
+    skipped=0,
 ) -> None:
     """Print the report tables and write the requested files (used by `report` and `run`);
-    intervals come from the predictions stored beside the rows."""
+    intervals come from the predictions stored beside the rows; ``wide``: tables unabbreviated
+    and unwrapped, however wide; ``skipped``: unreadable result lines (for the provenance)."""
     from seabench import report as rep
     from seabench.features import FeatureCache
     from seabench.results import ResultsStore
 
     extraction = {e.key: e.meta.get("wall_seconds") for e in FeatureCache(h.features).entries()}
     store = ResultsStore(h.results).predictions()
-    result = rep.build_report(rows, extraction, margin, predictions=store, settings=settings)
-    rep.print_report(result, table_console(), intervals)
+    result = rep.build_report(
+        rows, extraction, margin, predictions=store, settings=settings, skipped=skipped
+    )
+    rep.print_report(result, table_console(), intervals, wide)
     try:
         written = rep.write_reports(result, out or h.reports, formats)
     except OSError as exc:  # a full disk or a read-only home: the tables are printed above

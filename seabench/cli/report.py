@@ -11,6 +11,7 @@ from seabench.cli._common import (
     _write_report,
     err,
     home_option,
+    read_rows,
 )
 from seabench.cli._options import option
 from seabench.errors import SeabenchError
@@ -51,6 +52,12 @@ REPORT = options.REPORT
     is_flag=True,
     help="Show every interval in the terminal tables (files always have them).",
 )
+@click.option(
+    "--wide",
+    is_flag=True,
+    help="Print every column with its full header, nothing wrapped, however wide the tables are "
+    "(default: fit the terminal, abbreviating headers and wrapping long names).",
+)
 @option(options.PROBE["bootstrap"], "--bootstrap", "resamples", default=10_000, show_default=True)
 @option(options.PROBE["confidence"], default=0.95, show_default=True)
 @click.option(
@@ -78,6 +85,7 @@ def report(
     margin,
     strict,
     intervals,
+    wide,
     resamples,
     confidence,
     seed,
@@ -93,21 +101,13 @@ def report(
       seabench report --baselines examples/baselines.csv --margin 0.5 --format all
       seabench report --intervals --bootstrap 2000
       seabench report --compare sea none
+      seabench report --wide | less -S
     """
     from seabench import report as rep
     from seabench.results import ResultsStore
 
     h = _home(home)
-    store = ResultsStore(h.results)
-    if strict:
-        damaged = store.read()[1]
-        if damaged:
-            raise SeabenchError(
-                "unreadable results (--strict): "
-                + "; ".join(d.where() for d in damaged)
-                + "; repair or move the file(s) away, or report without --strict to skip them"
-            )
-    rows = store.frame()
+    rows, skipped = read_rows(ResultsStore(h.results), strict)
     if rows.empty:
         raise SeabenchError(
             f"no results in {h.results}; run `seabench run recipes/quickstart.toml`"
@@ -129,11 +129,13 @@ def report(
     if compare:
         from seabench.cli._common import table_console
         from seabench.report.compare import compare_display, compare_table
-        from seabench.report.render import rich_frame
+        from seabench.report.terminal import print_wide, rich_frame
 
         table = compare_table(rows, *compare, ResultsStore(h.results).predictions(), settings)
         shown = compare_display(table, confidence)
-        table_console().print(rich_frame(shown, f"{compare[0]} - {compare[1]} (paired)"))
+        console = table_console()
+        title = f"{compare[0]} - {compare[1]} (paired)"
+        print_wide(console, rich_frame(shown, title, console.width, wide), wide)
         err.print(
             f"paired bootstrap over the same resampled test images ({resamples:,} resamples, "
             f"seed {seed}); * = the interval excludes 0; average: each dataset resampled "
@@ -143,5 +145,14 @@ def report(
         return
     formats = rep.FORMATS if "all" in formats else formats
     _write_report(
-        h, rows, formats, out, baselines=None, margin=margin, settings=settings, intervals=intervals
+        h,
+        rows,
+        formats,
+        out,
+        baselines=None,
+        margin=margin,
+        settings=settings,
+        intervals=intervals,
+        wide=wide,
+        skipped=skipped,
     )

@@ -17,6 +17,7 @@ from seabench.cli._common import (
     print_error,
     probe_callback,
     progress_bar,
+    read_rows,
 )
 
 
@@ -63,7 +64,7 @@ def run(recipe, dry_run, home):
             probe_callback(bar),
             finetune_callback(bar),
         )
-    rows = ResultsStore(h.results).frame()
+    rows, skipped = read_rows(ResultsStore(h.results))
     if not rows.empty:
         rows = rows[rows["dataset"].isin(r.datasets) & rows["backbone"].isin(r.backbone_names)]
     if not rows.empty:
@@ -73,6 +74,7 @@ def run(recipe, dry_run, home):
             rows,
             rep.FORMATS if "all" in formats else tuple(formats),
             margin=float(r.report.get("margin", 1.0)),
+            skipped=skipped,
         )
     if failures:
         for f in failures:

@@ -19,7 +19,6 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from seabench import __version__
 from seabench._io import atomic_write, atomic_write_json, canonical_json
 from seabench.backbones import Backbone, create_backbone
 from seabench.data import DatasetAdapter, get_dataset
@@ -37,6 +36,7 @@ from seabench.finetune.loop import (
 from seabench.finetune.options import FinetuneOptions
 from seabench.predictions import TestPredictions, items_hash
 from seabench.probe.metrics import score
+from seabench.probe.rows import versions
 from seabench.probe.scoring import finish_row
 from seabench.results import ResultsStore
 from seabench.stats.bootstrap import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES
@@ -228,7 +228,7 @@ def run_finetune(
         "n_test": len(manifest.items("test")),
         "num_classes": manifest.num_classes,
         "device": device,
-        "versions": {"seabench": __version__, "torch": torch.__version__},
+        "versions": versions(),
         "manifest_hash": manifest.hash,
         "image_size": tcfg["size"],
         "finetune_key": key,

@@ -12,10 +12,13 @@ if TYPE_CHECKING:
     from seabench.probe.splits import FeatureSet, Splits
 
 
-def _versions() -> dict:
+def versions() -> dict:
+    """What the row was computed with (the report's provenance block reads these)."""
+    from importlib.metadata import version
+
     import seabench
 
-    return {"seabench": seabench.__version__, "torch": torch.__version__}
+    return {"seabench": seabench.__version__, "torch": torch.__version__, "timm": version("timm")}
 
 
 def method_name(opts: ProbeOptions) -> str:
@@ -54,7 +57,7 @@ def make_row(
         "multilabel": fs.multilabel,
         "dim": s.train_x.shape[-1],
         "device": s.device,
-        "versions": _versions(),
+        "versions": versions(),
         **fs.info,
     }
 

@@ -86,37 +86,15 @@ def fewshot_report(rows: pd.DataFrame) -> FewShot:
     return FewShot(summary, backbones, display)
 
 
-def _caption(fs: FewShot, b: str) -> str:
+def caption(fs: FewShot, b: str) -> str:
+    """The title of a backbone's few-shot table: what a cell is, over how many draws."""
     draws = sorted(set(fs.summary.loc[fs.summary["backbone"] == b, "draws"]))
     return f"{b}: few-shot test score (%), mean {SPREAD} ({'/'.join(map(str, draws))} draws)"
 
 
-def rich_tables(fs: FewShot | None) -> list:
-    from rich.table import Table
-
-    out = []
-    for b in fs.backbones if fs else []:
-        df = fs.display[b]
-        table = Table(title=_caption(fs, b), title_justify="left")
-        table.add_column("dataset")
-        for col in df.columns:
-            table.add_column(str(col), justify="right")
-        for dataset, row in df.iterrows():
-            table.add_row(str(dataset), *map(str, row.values))
-        out.append(table)
-    return out
-
-
 def markdown_parts(fs: FewShot | None, md_table) -> list[str]:
     return [
-        f"## {b}: few-shot\n\n{_caption(fs, b)}\n\n{md_table(fs.display[b].reset_index())}"
-        for b in (fs.backbones if fs else [])
-    ]
-
-
-def latex_parts(fs: FewShot | None, latex_table) -> list[str]:
-    return [
-        latex_table(fs.display[b].reset_index(), _caption(fs, b) + ".")
+        f"## {b}: few-shot\n\n{caption(fs, b)}\n\n{md_table(fs.display[b].reset_index())}"
         for b in (fs.backbones if fs else [])
     ]
 
@@ -160,7 +138,7 @@ def html_parts(fs: FewShot | None, table, figure) -> list[str]:
     for b in fs.backbones if fs else []:
         out += [
             f"<h2>{html.escape(b)}: few-shot</h2>",
-            f"<p>{html.escape(_caption(fs, b))}</p>",
+            f"<p>{html.escape(caption(fs, b))}</p>",
             table(fs.display[b].reset_index()),
         ]
         for d in fs.display[b].index:

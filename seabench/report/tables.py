@@ -282,6 +282,8 @@ class Report:
     display_ci: dict[str, pd.DataFrame] = field(default_factory=dict)
     deltas: pd.DataFrame = field(default_factory=pd.DataFrame)
     confidence: float = 0.95
+    #: versions, devices, selection protocol, rows counted (``provenance.collect``)
+    provenance: dict = field(default_factory=dict)
 
 
 def margin_line(report: Report, backbone: str) -> str:
@@ -297,18 +299,22 @@ def build_report(
     margin: float = 1.0,
     predictions=None,
     settings=None,
+    skipped: int = 0,
 ) -> Report:
     """The report; with ``predictions`` (a PredictionStore) every score and delta gets its
-    bootstrap interval (``settings``: an IntervalSettings), else each says why it has none."""
-    from seabench.report import annotate
+    bootstrap interval (``settings``: an IntervalSettings), else each says why it has none.
+    ``skipped``: unreadable lines of the results files (for the provenance block)."""
+    from seabench.report import annotate, provenance
     from seabench.report.intervals import NO_PREDICTIONS, IntervalSettings, compute
 
     settings = settings or IntervalSettings()
+    everything = rows
     rows, few = split_fewshot(rows)
     fewshot = fewshot_report(few) if len(few) else None
     if rows.empty and fewshot is not None:
         empty = pd.DataFrame(columns=SUMMARY_COLUMNS)
-        return Report(empty, [], {}, {}, {}, pd.DataFrame(), fewshot=fewshot)
+        origin = provenance.collect(everything, len(few), skipped)
+        return Report(empty, [], {}, {}, {}, pd.DataFrame(), fewshot=fewshot, provenance=origin)
     summary = summarise(rows)
     iv = compute(prepare(rows), predictions, settings)
     backbones = sorted(summary["backbone"].unique())
@@ -377,4 +383,5 @@ def build_report(
         display_ci=display_ci,
         deltas=annotate.deltas(summary, iv),
         confidence=settings.confidence,
+        provenance=provenance.collect(everything, int(summary["seeds"].sum()) + len(few), skipped),
     )
