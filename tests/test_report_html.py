@@ -101,3 +101,53 @@ def test_html_report_renders_in_headless_chromium(tmp_path):
         return any(all(abs(a - b) <= 6 for a, b in zip(c, target, strict=True)) for c in colors)
 
     assert near(SEA_BLUE) and near(FT_RED)  # the bars were actually drawn
+
+
+MEASURE = """<script>
+// each plot's rendered size against its own (SVG user units are points), and the tick labels
+const out = [...document.querySelectorAll('figure.plot svg')].map(svg => {
+  const box = svg.getBoundingClientRect();
+  const texts = [...svg.querySelectorAll('text')];
+  return {
+    scale: box.width / svg.viewBox.baseVal.width,
+    font: Math.max(...texts.map(t => parseFloat(getComputedStyle(t).fontSize))),
+    labels: texts.map(t => t.textContent.trim()),
+  };
+});
+document.body.insertAdjacentHTML('beforeend',
+  '<pre id=measured>' + JSON.stringify(out).replace(/</g, '&lt;') + '</pre>');
+</script>"""
+
+
+def _measured(report, tmp_path, name: str) -> list[dict]:
+    import html
+    import json
+    import re
+
+    [path] = write_reports(report, tmp_path / name, ["html"])
+    page = path.with_name("measure.html")
+    page.write_text(path.read_text().replace("</body>", MEASURE + "</body>"))
+    dom = _browser("--window-size=1200,2400", "--dump-dom", page.resolve().as_uri(), cwd=tmp_path)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    found = re.search(r"<pre id=\"measured\">(.*?)</pre>", dom.stdout, re.S)
+    assert found, dom.stdout[-2000:]
+    return json.loads(html.unescape(found.group(1)))
+
+
+@pytest.mark.skipif(BROWSER is None, reason="no Chromium or Chrome installed")
+def test_plots_keep_their_font_size_and_the_time_axis_is_labelled(tmp_path):
+    rows = _rows()
+    many = pd.concat(
+        [rows.assign(dataset=rows["dataset"] + f"_{i}", manifest_hash=f"m{i}") for i in range(4)]
+    )  # 12 datasets
+    few_plots = _measured(build_report(rows), tmp_path, "few")
+    many_plots = _measured(build_report(many), tmp_path, "many")
+    assert len(few_plots) == len(many_plots) == 3  # bars, deltas, cost
+    for few, lots in zip(few_plots, many_plots, strict=True):
+        # drawn at their own size (1 pt = 4/3 px), never scaled down to fit the page
+        assert lots["scale"] == pytest.approx(4 / 3, rel=0.01)
+        assert few["scale"] == pytest.approx(4 / 3, rel=0.01)
+        assert lots["font"] == few["font"] > 0
+    cost = many_plots[-1]["labels"]
+    assert {"10 s", "1 min", "1 h"} <= set(cost), cost  # 22 s of probing, 50 min of fine-tuning
+    assert any("log scale" in t for t in cost)

@@ -124,8 +124,44 @@ def delta_chart(
     return _svg(fig)
 
 
+#: tick positions a reader can name (seconds): fine, then coarser ladders for wide spans
+_MINUTE, _HOUR, _DAY = 60.0, 3600.0, 86400.0
+LADDERS = (
+    [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 30, _MINUTE, 2 * _MINUTE, 5 * _MINUTE,
+     10 * _MINUTE, 20 * _MINUTE, 30 * _MINUTE, _HOUR, 2 * _HOUR, 5 * _HOUR, 10 * _HOUR, _DAY,
+     2 * _DAY, 5 * _DAY, 10 * _DAY],
+    [0.01, 0.1, 1, 10, _MINUTE, 10 * _MINUTE, _HOUR, 10 * _HOUR, _DAY, 10 * _DAY, 100 * _DAY],
+    [0.001, 0.1, 1, _MINUTE, _HOUR, _DAY, 10 * _DAY, 100 * _DAY, 1000 * _DAY],
+)  # fmt: skip
+MAX_TICKS = 7
+
+
+def duration(seconds: float) -> str:
+    """``0.5 s``, ``30 s``, ``2 min``, ``1 h``, ``5 d``: a tick label in the unit that reads."""
+    for unit, size in (("d", _DAY), ("h", _HOUR), ("min", _MINUTE)):
+        if seconds >= size:
+            return f"{seconds / size:g} {unit}"
+    return f"{seconds:g} s"
+
+
+def time_ticks(low: float, high: float) -> list[float]:
+    """Tick positions covering [low, high] (at least one below and one above every point), at
+    most MAX_TICKS of them, from the finest ladder that allows it."""
+    for ladder in LADDERS:
+        lo = max([v for v in ladder if v <= low] or [ladder[0]])
+        hi = min([v for v in ladder if v >= high] or [ladder[-1]])
+        if lo == hi:  # a point on a tick: one tick either side as well
+            i = ladder.index(lo)
+            lo, hi = ladder[max(0, i - 1)], ladder[min(len(ladder) - 1, i + 1)]
+        ticks = [v for v in ladder if lo <= v <= hi]
+        if len(ticks) <= MAX_TICKS:
+            return ticks
+    return ticks
+
+
 def cost_scatter(report: Report) -> str | None:
-    """Seconds spent against test score, one point per backbone / dataset / method."""
+    """Time spent against test score, one point per backbone / dataset / method; the time axis
+    is logarithmic, its ticks labelled in seconds, minutes or hours."""
     points = []
     for _, r in report.summary[~report.summary["external"]].iterrows():
         seconds = r["finetune_seconds"] if r["method"] == "finetune" else r["probe_seconds"]
@@ -140,12 +176,17 @@ def cost_scatter(report: Report) -> str | None:
         xs = [p[1] for p in points if p[0] == m]
         ys = [p[2] for p in points if p[0] == m]
         ax.scatter(xs, ys, label=label(m), color=_color(m), s=36)
-    from matplotlib.ticker import FormatStrFormatter, NullFormatter
+    from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
 
+    ticks = time_ticks(min(p[1] for p in points), max(p[1] for p in points))
     ax.set_xscale("log")
-    ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_xlabel("seconds (probe search + fit, or fine-tuning)")
+    ax.set_xlim(ticks[0] / 1.25, ticks[-1] * 1.25)
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(FixedFormatter([duration(t) for t in ticks]))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.grid(axis="x", color="#dddddd", linewidth=0.6)
+    ax.set_axisbelow(True)
+    ax.set_xlabel("time spent, log scale (probe search + fit, or fine-tuning)")
     ax.set_ylabel("test score (%)")
     ax.set_title("cost vs accuracy")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
