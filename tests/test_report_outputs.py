@@ -15,11 +15,12 @@ from rich.console import Console
 
 from seabench.cli import cli
 from seabench.report import build_report, write_reports
+from seabench.report.names import break_name
 from seabench.report.plots import cost_scatter, duration, time_ticks
 from seabench.report.render import markdown
 from seabench.report.render_html import html_text
 from seabench.report.render_latex import LATEX_SPECIAL, latex, tex
-from seabench.report.terminal import break_name, print_report
+from seabench.report.terminal import print_report
 from seabench.results import ResultsStore
 
 LONG = "imagefolder:/data/shared/projects/birds_2024/my_set_1"

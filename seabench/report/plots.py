@@ -6,6 +6,7 @@ import io
 
 import pandas as pd
 
+from seabench.report.names import break_name
 from seabench.report.tables import METHOD_ORDER, Report, label
 
 COLORS = {
@@ -24,6 +25,7 @@ COLORS = {
     "nn": "#ffbb78",
 }
 OTHER = "#444444"  # methods without a colour of their own (published rows, new augmentations)
+TICK_WIDTH = 24  # characters of a dataset name per line under a bar; longer names wrap
 
 
 def _color(method: str) -> str:
@@ -81,13 +83,21 @@ def grouped_bars(
             xs, values, width, label=label(m), color=_color(m), yerr=yerr, capsize=2,
             error_kw={"elinewidth": 0.8},
         )  # fmt: skip
-    ax.set_xticks(range(len(data)), [str(d) for d in data.index], rotation=20, ha="right")
+    ax.set_xticks(range(len(data)), _names(data.index), rotation=20, ha="right")
     lo = float(data[methods].min().min())
     ax.set_ylim(max(0.0, lo - 10), 100)
     ax.set_ylabel("test score (%)")
-    ax.set_title(f"{backbone}: test score per method")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+    # title and legend above the plot, at its left: seen without scrolling a wide plot sideways
+    ax.legend(
+        loc="lower left", bbox_to_anchor=(0.0, 1.01), ncols=min(len(methods), 6),
+        fontsize="small", frameon=False, title=f"{backbone}: test score per method",
+        title_fontsize="medium", alignment="left",
+    )  # fmt: skip
     return _svg(fig)
+
+
+def _names(index) -> list[str]:
+    return [break_name(str(d), TICK_WIDTH) for d in index]
 
 
 def delta_chart(
@@ -118,9 +128,9 @@ def delta_chart(
         capsize=3,
     )
     ax.axhline(0, color="black", linewidth=0.8)
-    ax.set_xticks(range(len(data)), [str(d) for d in data.index], rotation=20, ha="right")
+    ax.set_xticks(range(len(data)), _names(data.index), rotation=20, ha="right")
     ax.set_ylabel("SeA - linear (points)")
-    ax.set_title(f"{backbone}: gain from SeA")
+    ax.set_title(f"{backbone}: gain from SeA", loc="left")
     return _svg(fig)
 
 

@@ -19,11 +19,13 @@ PACKAGES = ("seabench", "torch", "timm")
 
 
 def installed_versions() -> dict[str, str]:
-    """The versions installed here (read from package metadata: nothing is imported)."""
+    """The versions installed here: a module's own ``__version__`` where it is imported already
+    (torch's names its build, ``2.5.1+cu124``, as the rows do), else the package's metadata."""
     out = {}
     for name in PACKAGES:
+        module = sys.modules.get(name)
         try:
-            out[name] = metadata.version(name)
+            out[name] = getattr(module, "__version__", None) or metadata.version(name)
         except metadata.PackageNotFoundError:
             out[name] = "not installed"
     return out

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from seabench.report import fewshot
 from seabench.report.costs import cost_display
+from seabench.report.names import break_name
 from seabench.report.tables import Report, margin_line
 
 #: short forms of header words, tried in this order at each position of a header
@@ -50,26 +51,6 @@ def abbreviate(header: str) -> tuple[str, list[str]]:
         return ABBREVIATIONS[m.group(0)]
 
     return _ABBREV.sub(short, header), used
-
-
-def break_name(name: str, width: int, after: str = "/:") -> str:
-    """``name`` as lines of at most ``width`` characters, broken after a character of ``after``
-    where it can (a path keeps its components whole); a longer piece is folded."""
-    if len(name) <= width:
-        return name
-    parts = re.findall(rf"[^{re.escape(after)}]*[{re.escape(after)}]|[^{re.escape(after)}]+$", name)
-    lines, line = [], ""
-    for part in parts:
-        if line and len(line) + len(part.rstrip(" ")) > width:
-            lines.append(line.rstrip(" "))
-            line = ""
-        line += part
-        while len(line.rstrip(" ")) > width:
-            lines.append(line[:width])
-            line = line[width:]
-    if line.strip(" "):
-        lines.append(line.rstrip(" "))
-    return "\n".join(lines)
 
 
 def _pieces(header: str) -> list[str]:
