@@ -17,7 +17,8 @@ from seabench.report.tables import Report, margin_line
 
 CSS = """body{font-family:system-ui,sans-serif;font-size:16px;margin:2em;color:#222;max-width:70em}
 table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:.3em .6em}
-td{text-align:right}td:first-child{text-align:left;overflow-wrap:anywhere}th{background:#f3f3f3}
+td{text-align:right}th{background:#f3f3f3}
+td:first-child,.names2 td:nth-child(2){text-align:left;overflow-wrap:anywhere}
 figure{margin:1em 0}figcaption{color:#555}
 .plot{overflow-x:auto;max-width:100%}.plot svg{display:block;max-width:none}
 .provenance dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em;margin:0}
@@ -37,8 +38,8 @@ def provenance_html(p: dict) -> str:
 def html_text(report: Report) -> str:
     from seabench.report.plots import cost_scatter, delta_chart, grouped_bars
 
-    def table(df: pd.DataFrame) -> str:
-        return df.to_html(index=False, border=0, escape=True)
+    def table(df: pd.DataFrame, names: int = 1) -> str:
+        return df.to_html(index=False, border=0, escape=True, classes=f"names{names}")
 
     def figure(svg: str | None, caption: str) -> str:
         if svg is None:
@@ -60,7 +61,7 @@ def html_text(report: Report) -> str:
     if not report.cost.empty:
         body += [
             "<h2>Cost (seconds)</h2>",
-            table(cost_display(report)),
+            table(cost_display(report), names=2),
             figure(cost_scatter(report), "time spent (log scale) against test score"),
         ]
     body += [f"<p class=note>{html.escape(n)}</p>" for n in report.notes]
