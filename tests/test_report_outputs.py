@@ -118,12 +118,15 @@ def test_a_wide_terminal_is_not_abbreviated(report):
     assert "delta (SeA-linear)" in text and "= linear+SeA" not in text
 
 
-def test_cli_report_wide_and_narrow(tmp_path):
+def test_cli_report_wide_and_skipped_lines(tmp_path):
     home = tmp_path / "home"
-    ResultsStore(home / "results").append(rows_for([LONG, "cifar10"]).to_dict("records"))
+    path = ResultsStore(home / "results").append(rows_for([LONG, "cifar10"]).to_dict("records"))
+    path.write_text(path.read_text() + "not a row\n")
     args = ["report", "--home", str(home), "--format", "json", "--out", str(tmp_path / "o")]
-    narrow = CliRunner().invoke(cli, args, terminal_width=80)
+    narrow = CliRunner().invoke(cli, args)
     assert narrow.exit_code == 0, narrow.output
+    doc = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert doc["provenance"]["rows"]["unreadable_skipped"] == 1  # the skipped line is counted
     wide = CliRunner().invoke(cli, [*args, "--wide"])
     assert wide.exit_code == 0, wide.output
     assert any(LONG in ln for ln in wide.output.splitlines())
