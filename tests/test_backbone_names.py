@@ -85,3 +85,15 @@ def test_other_installed_versions_use_the_saved_list_or_pass(tmp_path, monkeypat
     names.check_name("brand_new_net")
     with pytest.raises(SeabenchError, match="unknown backbone 'brand_new_nt'"):
         names.check_name("brand_new_nt")
+
+
+def test_the_probe_name_tables_are_the_registered_implementations():
+    """--aug and --solver are checked against seabench.probe.names without torch; every built-in
+    augmentation and method is registered under a name listed there, in the same order."""
+    import seabench.probe.methods  # noqa: F401
+    from seabench.probe import names as probe_names
+    from seabench.probe.augment import AUGMENTATIONS
+    from seabench.probe.registry import METHODS
+
+    assert list(AUGMENTATIONS) == probe_names.AUGMENTATIONS
+    assert list(METHODS) == probe_names.METHODS

@@ -160,7 +160,9 @@ def check_name(name: str, *, with_weights: bool = False) -> None:
             f"{', '.join(PREFIXES)} (see `seabench backbones`)"
         )
     if prefix is not None and not name[len(prefix) :].strip():
-        raise SeabenchError(f"--backbone {name!r} names no model; {prefix} takes {PREFIXES[prefix]}")
+        raise SeabenchError(
+            f"--backbone {name!r} names no model; {prefix} takes {PREFIXES[prefix]}"
+        )
     if prefix is not None and prefix not in LISTED_PREFIXES:
         return  # the source checks its own names where the model is built
     if _known(name, with_weights) is not False:

@@ -29,8 +29,8 @@ class Spec:
     max: float | None = None
     min_open: bool = False
     max_open: bool = False
-    #: the allowed strings of a ``choice``, or a function returning them (for registries that
-    #: import torch: resolved only when a recipe is checked)
+    #: the allowed strings of a ``choice``, or a function returning them (names that can grow
+    #: at run time: read when a value is checked)
     choices: tuple[str, ...] | Callable[[], tuple[str, ...]] | None = None
     #: ``list``: a non-empty list of values; ``one_or_list``: a value or such a list
     shape: str = "one"
