@@ -9,6 +9,7 @@ import math
 import click
 
 from seabench.options import Spec
+from seabench.options.device import is_device
 
 
 class FiniteFloatRange(click.FloatRange):
@@ -43,6 +44,17 @@ class NameChoice(click.ParamType):
         self.fail(f"{value!r} is not one of {', '.join(map(repr, choices))}{near}", param, ctx)
 
 
+class DeviceType(click.ParamType):
+    """A torch device string, checked without torch (``seabench.options.device``)."""
+
+    name = "device"
+
+    def convert(self, value, param, ctx):
+        if is_device(value):
+            return value
+        self.fail(f"{value!r} is not a torch device", param, ctx)
+
+
 class SpecOption(click.Option):
     """A click option that remembers its spec, so that a usage error can say how to fix it."""
 
@@ -60,6 +72,8 @@ def click_type(spec: Spec) -> click.ParamType:
         return FiniteFloatRange(**bounds)
     if spec.kind == "bool":
         return click.BOOL
+    if spec.kind == "device":
+        return DeviceType()
     if spec.kind == "choice":
         return NameChoice(spec) if callable(spec.choices) else click.Choice(spec.allowed_choices())
     return click.STRING

@@ -205,6 +205,9 @@ def probe(
                 "--ensemble, several backbones and --image-size apply to cached "
                 "features, not to feature files"
             )
+        from seabench.probe.input_paths import check_files
+
+        check_files(files)  # before torch loads
     else:
         if not dataset or not backbone:
             raise SeabenchError(

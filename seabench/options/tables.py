@@ -41,7 +41,7 @@ SEEDS = Spec(
 )
 DEVICE = Spec(
     "device",
-    "str",
+    "device",
     "cpu, cuda, cuda:1 ...; default: cuda if available.",
     "a torch device",
     "cpu",
