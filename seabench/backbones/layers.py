@@ -28,9 +28,12 @@ import torch
 from torch import nn
 
 # the option texts are checked without torch (before any model loads) in readout_options
-from seabench.backbones.readout_options import (
+from seabench.backbones.readout_options import (  # noqa: F401  (re-exported)
     _LAST,
+    LAYERS_HELP,
+    READOUT_POOLINGS,
     check_layers_text,
+    check_readout_pooling,
 )
 from seabench.errors import SeabenchError
 
