@@ -113,6 +113,17 @@ CASES = [
         "test feature file {tmp}/x.pt does not exist",
     ),
     (["report", "--format", "pdf"], "--format 'pdf' is not one of"),
+    # option combinations a probe cannot run with
+    (
+        ["probe", "--dataset", "mnist5k", "--backbone", "resnet50", "--solver", "lbfgs"]
+        + ["--aug", "sea"],
+        "--solver lbfgs is the classic probe without augmentation",
+    ),
+    (
+        ["probe", "--dataset", "mnist5k", "--backbone", "resnet50", "--method", "knn"]
+        + ["--no-search"],
+        "--method knn --no-search needs --k",
+    ),
     # recipes: bad keys and values, unknown names, nothing that can run
     (["run", "{tmp}/aug.toml"], 'augs = ["sae"]: must be'),
     (["run", "{tmp}/key.toml", "--dry-run"], "unknown keys foo"),
@@ -124,6 +135,7 @@ CASES = [
     (["run", "{tmp}/format.toml"], 'format = "moco": must be one of'),
     (["run", "{tmp}/weights.toml"], "no cell can run: checkpoint {tmp}/none.pth does not exist"),
     (["run", "{tmp}/folder.toml"], "no cell can run: cifar10 not found under {tmp}/none"),
+    (["run", "{tmp}/lbfgs.toml"], "--solver lbfgs --no-search needs --l2"),
 ]
 
 _GRID = 'backbones = ["resnet50"]\ndatasets = ["mnist5k"]\naugs = ["sea"]\n'
@@ -139,6 +151,7 @@ RECIPES = {
     "format": _TABLE + 'weights = "{tmp}/ok.pth"\nformat = "moco"\n',
     "weights": _TABLE + 'weights = "{tmp}/none.pth"\n',
     "folder": _GRID.replace("mnist5k", "cifar10") + 'data_root = "{tmp}/none"\n',
+    "lbfgs": _GRID.replace('"sea"', '"lbfgs"') + "[probe]\nsearch = false\n",
 }
 
 SCRIPT = textwrap.dedent(

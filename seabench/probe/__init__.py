@@ -13,10 +13,10 @@ _EXPORTS = {
     "get_augmentation": "seabench.probe.augment",
     "register": "seabench.probe.augment",
     "FeatureSet": "seabench.probe.protocol",
-    "ProbeOptions": "seabench.probe.protocol",
+    "ProbeOptions": "seabench.probe.options",
     "run_probe": "seabench.probe.protocol",
     "sea_augment": "seabench.probe.sea",
-    "TrainSettings": "seabench.probe.trainer",
+    "TrainSettings": "seabench.probe.settings",
     "train_linear": "seabench.probe.trainer",
 }
 

@@ -1,4 +1,5 @@
-"""Backbone names are checked without torch against a shipped list; the list cannot go stale."""
+"""Names checked without torch (backbones against a shipped list; augmentations, methods and
+their option checks as data) and the tests that keep each table equal to what it stands for."""
 
 from __future__ import annotations
 
@@ -94,6 +95,9 @@ def test_the_probe_name_tables_are_the_registered_implementations():
     from seabench.probe import names as probe_names
     from seabench.probe.augment import AUGMENTATIONS
     from seabench.probe.registry import METHODS
+    from seabench.probe.settings import METHOD_CHECKS
 
     assert list(AUGMENTATIONS) == probe_names.AUGMENTATIONS
     assert list(METHODS) == probe_names.METHODS
+    # the option checks run before torch loads are the ones the methods registered
+    assert {n: m.check for n, m in METHODS.items()} == METHOD_CHECKS
