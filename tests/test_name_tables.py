@@ -25,10 +25,12 @@ def test_the_shipped_list_is_the_installed_timm_and_torchvision():
 
 def test_seabench_own_names_are_the_registered_ones():
     from seabench.backbones import cifar_resnet
-    from seabench.backbones.registry import OFFLINE
+    from seabench.backbones.registry import HUB_SOURCES, OFFLINE
 
     assert set(names.OFFLINE_NAMES) == set(OFFLINE)
     assert set(names.OWN_ARCHS) == set(cifar_resnet.default_cfgs)
+    # every prefix the registry builds from is accepted by the check that runs before it
+    assert set(HUB_SOURCES) <= set(names.PREFIXES)
 
 
 @pytest.mark.parametrize(
