@@ -21,10 +21,14 @@ def listing() -> str:
     import timm
     import torchvision
 
-    tags: dict[str, list[str]] = {name: [] for name in timm.list_models()}
+    from seabench.backbones.names import OWN_ARCHS
+
+    # seabench's own architectures are timm's too once registered: they are not in the list
+    tags: dict[str, list[str]] = {n: [] for n in timm.list_models() if n not in OWN_ARCHS}
     for full in timm.list_pretrained():
         arch, _, tag = full.partition(".")
-        tags.setdefault(arch, []).append(tag)
+        if arch not in OWN_ARCHS:
+            tags.setdefault(arch, []).append(tag)
     lines = [
         f"# timm {metadata.version('timm')} torchvision {metadata.version('torchvision')}",
         "# written by scripts/make_backbone_names.py; one architecture a line, then its",
