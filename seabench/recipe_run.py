@@ -71,6 +71,64 @@ def _method_options(method: str, recipe) -> ProbeOptions:
     return probe_options(method, settings, seeds=recipe.seeds)
 
 
+def check_names(recipe) -> None:
+    """Unknown dataset and backbone names of a recipe, refused before any work and before torch
+    loads, one line per problem (with the closest known names)."""
+    from seabench.backbones.names import check_name
+    from seabench.errors import SeabenchError
+
+    problems = []
+    for d in recipe.datasets:
+        try:
+            get_dataset(d, recipe.data_root)
+        except SeabenchError as exc:
+            problems.append(str(exc))
+    for spec in recipe.backbones:
+        try:
+            check_name(spec.arch, with_weights=spec.weights is not None)
+        except SeabenchError as exc:
+            problems.append(f"backbone {spec.name}: {exc}")
+    if problems:
+        raise SeabenchError("\n".join(f"recipe {recipe.path}: {p}" for p in problems))
+
+
+def blocked_cells(recipe) -> dict[tuple[str, str], str]:
+    """(backbone name, dataset) -> why the cell cannot run: its data folder or checkpoint file is
+    missing (checked without torch)."""
+    from pathlib import Path
+
+    from seabench.errors import SeabenchError
+
+    missing_data = {}
+    for d in recipe.datasets:
+        adapter = get_dataset(d, recipe.data_root, bool(recipe.extract.get("download")))
+        if not adapter.is_available() and not adapter.download:
+            try:
+                adapter.missing()
+            except SeabenchError as exc:
+                missing_data[d] = str(exc)
+    blocked = {}
+    for spec, d in recipe.cells():
+        if spec.weights is not None and not Path(spec.weights).is_file():
+            blocked[spec.name, d] = f"checkpoint {spec.weights} does not exist"
+        elif d in missing_data:
+            blocked[spec.name, d] = missing_data[d]
+    return blocked
+
+
+def check_runnable(recipe) -> None:
+    """A run in which no cell can run fails at once, before torch loads, one line per cause (a
+    run where some can runs them and lists the others at the end)."""
+    from seabench.errors import SeabenchError
+
+    blocked = blocked_cells(recipe)
+    if blocked and len(blocked) == len(recipe.cells()):
+        causes = dict.fromkeys(blocked.values())
+        raise SeabenchError(
+            "\n".join(f"recipe {recipe.path}: no cell can run: {c}" for c in causes)
+        )
+
+
 def check_recipe(recipe) -> None:
     """Build every method's options once, so that what the per-key schema cannot see (a
     combination such as lbfgs without search and without l2) fails before any work, one line

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from seabench.backbones.readout_options import check_layers_text, check_readout_pooling
 from seabench.data import get_dataset
 from seabench.data.base import canonical_name
 from seabench.home import Home
@@ -35,9 +36,12 @@ def extract(
     progress=None,
     **options,
 ) -> ExtractResult:
+    # bad names and options, then missing data: all before torch or any weights load
+    check_backbone_args(backbone, weights, weights_format)
+    check_readout_pooling(pooling)
+    check_layers_text(layers)
     adapter = get_dataset(dataset, data_root, download)
-    adapter.manifest()  # fail on missing data before loading any weights
-    check_backbone_args(backbone, weights, weights_format)  # and on bad names, before torch
+    adapter.manifest()
     from seabench.backbones import create_backbone
     from seabench.backbones.names import remember_names
     from seabench.features import FeatureCache, extract_features

@@ -176,8 +176,10 @@ def test_a_run_with_a_failed_cell_exits_nonzero_and_lists_it(tiny_home, tmp_path
     home = tmp_path / "home"
     shutil.copytree(tiny_home.root, home)
     p = tmp_path / "r.toml"
+    # an unknown name is refused before any work (test_fast_errors); missing data fails its cells
     p.write_text(
-        'backbones = ["efficientnet_lite0"]\ndatasets = ["mnist5k", "nosuchset"]\n'
+        'backbones = ["efficientnet_lite0"]\ndatasets = ["mnist5k", "cifar10"]\n'
+        f'data_root = "{tmp_path / "none"}"\n'
         'augs = ["none"]\n[extract]\nsubset = 200\nimage_size = 32\nbatch_size = 100\n'
         '[probe]\nepochs = 2\nlr_grid = [0.8]\nwd_grid = [1e-6]\n[report]\nformats = ["csv"]\n'
     )
@@ -185,6 +187,6 @@ def test_a_run_with_a_failed_cell_exits_nonzero_and_lists_it(tiny_home, tmp_path
     assert res.exit_code == 2, res.output
     assert "Traceback" not in res.output
     errors = [ln for ln in res.stderr.splitlines() if ln.startswith("error: ")]
-    assert any("nosuchset" in ln and "unknown dataset" in ln for ln in errors), res.stderr
+    assert any("cifar10" in ln and "not found" in ln for ln in errors), res.stderr
     assert "1 cell(s) of the recipe failed" in errors[-1]
     assert (home / "reports" / "report.csv").is_file()  # the finished cell is still reported

@@ -24,26 +24,18 @@ brackets would be read as markup by rich tables).
 
 from __future__ import annotations
 
-import re
-
 import torch
 from torch import nn
 
+# the option texts are checked without torch (before any model loads) in readout_options
+from seabench.backbones.readout_options import (  # noqa: F401  (re-exported)
+    _LAST,
+    LAYERS_HELP,
+    READOUT_POOLINGS,
+    check_layers_text,
+    check_readout_pooling,
+)
 from seabench.errors import SeabenchError
-
-READOUT_POOLINGS = ("cls", "avg", "cls+avg")
-_LAST = re.compile(r"last([1-9][0-9]*)")
-LAYERS_HELP = "last1 (default), lastK (e.g. last4) or 0-based block indices N,M,..."
-
-
-def check_layers_text(text: str | None) -> None:
-    """Reject a malformed ``--layers`` before any model is built."""
-    if text is None or _LAST.fullmatch(text.strip()):
-        return
-    try:
-        [int(p) for p in text.split(",")]
-    except ValueError:
-        raise SeabenchError(f"--layers {text!r} is not understood; use {LAYERS_HELP}") from None
 
 
 def resolve_layers(text: str | None, count: int, what: str, name: str) -> list[int]:
@@ -85,13 +77,6 @@ def is_native(indices: list[int], count: int, pooling: str | None) -> bool:
 
 def readout_name(name: str, label: str, pooling: str) -> str:
     return f"{name}:{label}:{pooling}"
-
-
-def check_readout_pooling(pooling: str | None) -> None:
-    if pooling is not None and pooling not in READOUT_POOLINGS:
-        raise SeabenchError(
-            f"unknown pooling {pooling!r}; choose one of: {', '.join(READOUT_POOLINGS)}"
-        )
 
 
 class ReadoutFeatures(nn.Module):

@@ -3,11 +3,13 @@ the project's one line (what is wrong and how to fix it)."""
 
 from __future__ import annotations
 
+import difflib
 import math
 
 import click
 
 from seabench.options import Spec
+from seabench.options.device import is_device
 
 
 class FiniteFloatRange(click.FloatRange):
@@ -19,6 +21,38 @@ class FiniteFloatRange(click.FloatRange):
         if not math.isfinite(rv):
             self.fail(f"{value!r} is not a finite number", param, ctx)
         return super().convert(rv, param, ctx)
+
+
+class NameChoice(click.ParamType):
+    """A choice among names read when a value is checked (``--aug``, ``--solver``: tables of
+    names kept without torch), with the closest name in the error."""
+
+    name = "choice"
+
+    def __init__(self, spec: Spec) -> None:
+        self.spec = spec
+
+    def get_metavar(self, param, ctx=None) -> str:
+        return "[" + "|".join(self.spec.allowed_choices()) + "]"
+
+    def convert(self, value, param, ctx):
+        choices = self.spec.allowed_choices()
+        if value in choices:
+            return value
+        close = difflib.get_close_matches(str(value), choices, n=2, cutoff=0.6)
+        near = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
+        self.fail(f"{value!r} is not one of {', '.join(map(repr, choices))}{near}", param, ctx)
+
+
+class DeviceType(click.ParamType):
+    """A torch device string, checked without torch (``seabench.options.device``)."""
+
+    name = "device"
+
+    def convert(self, value, param, ctx):
+        if is_device(value):
+            return value
+        self.fail(f"{value!r} is not a torch device", param, ctx)
 
 
 class SpecOption(click.Option):
@@ -38,9 +72,11 @@ def click_type(spec: Spec) -> click.ParamType:
         return FiniteFloatRange(**bounds)
     if spec.kind == "bool":
         return click.BOOL
-    if spec.kind == "choice" and not callable(spec.choices):
-        return click.Choice(spec.allowed_choices())
-    return click.STRING  # registries resolved late (--aug) are checked by the library
+    if spec.kind == "device":
+        return DeviceType()
+    if spec.kind == "choice":
+        return NameChoice(spec) if callable(spec.choices) else click.Choice(spec.allowed_choices())
+    return click.STRING
 
 
 def option(spec: Spec, *param_decls: str, **kwargs):

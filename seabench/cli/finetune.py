@@ -75,11 +75,10 @@ def finetune(
     if not adapter.is_available():
         adapter.missing()  # before torch loads
     runner.check_backbone_args(backbone, weights, weights_format)
-    from seabench.finetune import FinetuneOptions, finetune_cell
+    from seabench.finetune import FinetuneOptions
 
-    h = _home(home)
-    for seed in range(seeds):
-        opts = FinetuneOptions(
+    def options(seed: int) -> FinetuneOptions:
+        return FinetuneOptions(
             max_steps=max_steps,
             batch_size=batch_size,
             grid=grid,
@@ -91,6 +90,13 @@ def finetune(
             device=device,
             workers=workers,
         )
+
+    options(0).check()  # the options too, before torch loads
+    from seabench.finetune import finetune_cell
+
+    h = _home(home)
+    for seed in range(seeds):
+        opts = options(seed)
         with progress_bar(transient=True) as bar:
             row, recorded = finetune_cell(
                 h.root,

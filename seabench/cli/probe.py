@@ -179,6 +179,34 @@ def probe(
         plan = make_plan(shots, draws, val_shots)
     elif draws_given != click.core.ParameterSource.DEFAULT or val_shots is not None:
         raise SeabenchError("--draws and --val-shots go with --shots (e.g. --shots 1,4,16)")
+    source = click.get_current_context().get_parameter_source("aug")
+    if solver != "sgd" and source == click.core.ParameterSource.DEFAULT:
+        aug = "none"
+    # the whole set of options is checked (without torch) before any features are looked for
+    opts = runner.probe_options(
+        aug,
+        {
+            "search": search,
+            "prune": prune,
+            "select": select,
+            "folds": folds,
+            "lr": lr,
+            "wd": wd,
+            "strength": strength,
+            "device": device,
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "alpha": alpha,
+            "lamda": lamda,
+            "delta": delta,
+            "solver": solver,
+            "l2": l2,
+            "k": knn_k,
+            "bootstrap": resamples,
+            "confidence": confidence,
+        },
+        seeds=seeds,
+    )
     files = {
         "train_features": train_features,
         "train_labels": train_labels,
@@ -205,6 +233,9 @@ def probe(
                 "--ensemble, several backbones and --image-size apply to cached "
                 "features, not to feature files"
             )
+        from seabench.probe.input_paths import check_files
+
+        check_files(files)  # before torch loads
     else:
         if not dataset or not backbone:
             raise SeabenchError(
@@ -218,33 +249,6 @@ def probe(
                 "features use their dataset's own"
             )
         runner.require_cached(_home(home), dataset, backbone)
-    source = click.get_current_context().get_parameter_source("aug")
-    if solver != "sgd" and source == click.core.ParameterSource.DEFAULT:
-        aug = "none"
-    opts = runner.probe_options(
-        aug,
-        {
-            "search": search,
-            "prune": prune,
-            "select": select,
-            "folds": folds,
-            "lr": lr,
-            "wd": wd,
-            "strength": strength,
-            "device": device,
-            "epochs": epochs,
-            "batch_size": batch_size,
-            "alpha": alpha,
-            "lamda": lamda,
-            "delta": delta,
-            "solver": solver,
-            "l2": l2,
-            "k": knn_k,
-            "bootstrap": resamples,
-            "confidence": confidence,
-        },
-        seeds=seeds,
-    )
     try:
         rows = _probe_rows(
             home,

@@ -38,11 +38,12 @@ def run(recipe, dry_run, home):
       DATA_ROOT=~/data CKPT_DIR=~/ckpt seabench run recipes/paper.toml --dry-run
     """
     from seabench import recipe_run
-    from seabench import report as rep
     from seabench.recipe import Recipe
-    from seabench.results import ResultsStore
 
     r = Recipe.load(recipe)
+    recipe_run.check_names(r)  # names and files before torch loads; option combinations after
+    if not dry_run:
+        recipe_run.check_runnable(r)
     recipe_run.check_recipe(r)
     h = _home(home)
     err.print(
@@ -64,6 +65,9 @@ def run(recipe, dry_run, home):
             probe_callback(bar),
             finetune_callback(bar),
         )
+    from seabench import report as rep
+    from seabench.results import ResultsStore
+
     rows, skipped = read_rows(ResultsStore(h.results))
     if not rows.empty:
         rows = rows[rows["dataset"].isin(r.datasets) & rows["backbone"].isin(r.backbone_names)]

@@ -7,6 +7,7 @@ train / val / test, with labels) and opens one item as an RGB PIL image.  Everyt
 
 from __future__ import annotations
 
+import difflib
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
@@ -167,7 +168,9 @@ def get_dataset(
         known = ", ".join(sorted(DATASETS)) + (
             ", " + ", ".join(f"{p}:PATH" for p in _PREFIXED) if _PREFIXED else ""
         )
+        close = difflib.get_close_matches(name.lower(), [*DATASETS, *ALIASES], n=2, cutoff=0.6)
+        near = f" (did you mean {' or '.join(close)}?)" if close else ""
         raise SeabenchError(
-            f"unknown dataset {name!r}; known datasets: {known} (see `seabench datasets`)"
+            f"unknown dataset {name!r}{near}; known datasets: {known} (see `seabench datasets`)"
         )
     return DATASETS[name](root, download)

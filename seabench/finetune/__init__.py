@@ -1,6 +1,25 @@
-"""The fine-tuning baseline: the whole backbone plus a new linear head, on the probes' splits."""
+"""The fine-tuning baseline: the whole backbone plus a new linear head, on the probes' splits.
 
-from seabench.finetune.options import GRIDS, FinetuneOptions
-from seabench.finetune.protocol import finetune_cell, run_finetune
+The names are resolved lazily, so ``FinetuneOptions`` (and a recipe's check of its [finetune]
+table) loads without torch.
+"""
 
-__all__ = ["GRIDS", "FinetuneOptions", "finetune_cell", "run_finetune"]
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "GRIDS": "seabench.finetune.options",
+    "FinetuneOptions": "seabench.finetune.options",
+    "finetune_cell": "seabench.finetune.protocol",
+    "run_finetune": "seabench.finetune.protocol",
+}
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = sorted(_EXPORTS)

@@ -10,7 +10,9 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-KINDS = ("int", "float", "bool", "str", "choice", "path")
+from seabench.options.device import is_device
+
+KINDS = ("int", "float", "bool", "str", "choice", "path", "device")
 SHAPES = ("one", "list", "one_or_list")
 
 
@@ -29,8 +31,8 @@ class Spec:
     max: float | None = None
     min_open: bool = False
     max_open: bool = False
-    #: the allowed strings of a ``choice``, or a function returning them (for registries that
-    #: import torch: resolved only when a recipe is checked)
+    #: the allowed strings of a ``choice``, or a function returning them (names that can grow
+    #: at run time: read when a value is checked)
     choices: tuple[str, ...] | Callable[[], tuple[str, ...]] | None = None
     #: ``list``: a non-empty list of values; ``one_or_list``: a value or such a list
     shape: str = "one"
@@ -75,6 +77,8 @@ class Spec:
             return "true or false"
         if self.kind == "choice":
             return "one of: " + ", ".join(self.allowed_choices())
+        if self.kind == "device":
+            return "a torch device (cpu, cuda, cuda:N, mps, ...)"
         return "a non-empty string"
 
     def describe(self) -> str:
@@ -92,6 +96,8 @@ class Spec:
             return isinstance(value, str) and bool(value.strip())
         if self.kind == "choice":
             return isinstance(value, str) and value in self.allowed_choices()
+        if self.kind == "device":
+            return is_device(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return False
         if self.kind == "int" and not isinstance(value, int):

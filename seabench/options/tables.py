@@ -41,7 +41,7 @@ SEEDS = Spec(
 )
 DEVICE = Spec(
     "device",
-    "str",
+    "device",
     "cpu, cuda, cuda:1 ...; default: cuda if available.",
     "a torch device",
     "cpu",
@@ -206,16 +206,15 @@ L2 = Spec(
 
 
 def _solvers() -> tuple[str, ...]:
-    from seabench.probe.protocol import SOLVERS
+    from seabench.probe.names import METHODS
 
-    return SOLVERS
+    return tuple(METHODS)
 
 
 def _probe_methods() -> tuple[str, ...]:
-    from seabench.probe.augment import AUGMENTATIONS
-    from seabench.probe.multiview import MULTIVIEW_AUGS
+    from seabench.probe.names import aug_names
 
-    return (*AUGMENTATIONS, *MULTIVIEW_AUGS)
+    return aug_names()
 
 
 AUG = Spec(
@@ -418,7 +417,7 @@ REPORT = table(
 
 
 def _recipe_methods() -> tuple[str, ...]:
-    return (*_probe_methods(), "lbfgs", "knn", "finetune")
+    return (*_probe_methods(), *(m for m in _solvers() if m != "sgd"), "finetune")
 
 
 #: a recipe's [fewshot] table: few-shot probes on the same features

@@ -1,18 +1,30 @@
-"""Probe: the linear classifier, its batched trainer, augmentations, the protocol and metrics."""
+"""Probe: the linear classifier, its batched trainer, augmentations, the protocol and metrics.
 
-from seabench.probe.augment import AUGMENTATIONS, get_augmentation, register
-from seabench.probe.protocol import FeatureSet, ProbeOptions, run_probe
-from seabench.probe.sea import sea_augment
-from seabench.probe.trainer import TrainSettings, train_linear
+The names are resolved lazily, so ``seabench.probe.names`` (the augmentation and method names the
+CLI and recipes check) loads without torch.
+"""
 
-__all__ = [
-    "AUGMENTATIONS",
-    "FeatureSet",
-    "ProbeOptions",
-    "TrainSettings",
-    "get_augmentation",
-    "register",
-    "run_probe",
-    "sea_augment",
-    "train_linear",
-]
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "AUGMENTATIONS": "seabench.probe.augment",
+    "get_augmentation": "seabench.probe.augment",
+    "register": "seabench.probe.augment",
+    "FeatureSet": "seabench.probe.protocol",
+    "ProbeOptions": "seabench.probe.options",
+    "run_probe": "seabench.probe.protocol",
+    "sea_augment": "seabench.probe.sea",
+    "TrainSettings": "seabench.probe.settings",
+    "train_linear": "seabench.probe.trainer",
+}
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = sorted(_EXPORTS)

@@ -25,7 +25,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from seabench.probe import names
 from seabench.probe.losses import residual
+from seabench.probe.names import declare
 from seabench.probe.sea import EPS, sea_mixing, semantic_direction
 
 
@@ -78,6 +80,7 @@ def register(
     """Register ``fn`` under ``name`` with its strength's name, search grid and default."""
 
     def deco(fn: AugFn) -> AugFn:
+        declare(names.AUGMENTATIONS, name)
         AUGMENTATIONS[name] = Augmentation(name, fn, strength, grid, default, help, mix, masks)
         return fn
 
@@ -85,12 +88,8 @@ def register(
 
 
 def get_augmentation(name: str) -> Augmentation:
-    from seabench.errors import SeabenchError
-
     if name not in AUGMENTATIONS:
-        raise SeabenchError(
-            f"unknown augmentation {name!r}; choose one of: {', '.join(AUGMENTATIONS)}"
-        )
+        raise names.unknown("augmentation", name, tuple(AUGMENTATIONS))
     return AUGMENTATIONS[name]
 
 

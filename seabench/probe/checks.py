@@ -10,11 +10,13 @@ configuration or refit ended with non-finite scores.
 from __future__ import annotations
 
 import warnings
-
-import torch
+from typing import TYPE_CHECKING
 
 from seabench.errors import SeabenchError, SeabenchWarning
 from seabench.options import PROBE
+
+if TYPE_CHECKING:  # torch is imported where tensors are checked: options are checked without it
+    import torch
 
 #: feature entries beyond this magnitude draw a warning (extracted features are O(1) to O(100))
 SCALE_LIMIT = 1e6
@@ -66,6 +68,8 @@ def check_not_empty(name: str, x: torch.Tensor) -> None:
 
 def warn_scale(name: str, x: torch.Tensor) -> None:
     """One warning line when finite features hold entries beyond ``SCALE_LIMIT``."""
+    import torch
+
     if x.dtype == torch.bool or x.numel() == 0:
         return
     peak = x.abs().amax(dim=1)
@@ -83,12 +87,16 @@ def warn_scale(name: str, x: torch.Tensor) -> None:
 
 def finite_configs(logits: torch.Tensor) -> list[bool]:
     """Per configuration of (K, N, C) logits: whether all are finite (a diverged one is not)."""
+    import torch
+
     return torch.isfinite(logits).flatten(1).all(dim=1).tolist()
 
 
 def check_fit(fit, method: str, seed: int) -> None:
     """Refuse a fit whose chosen configuration (scored on val) or refit (scored on test) ended
     with non-finite scores: it diverged, and its chance-level score is no result."""
+    import torch
+
     if not torch.isfinite(fit.val_probs).all():
         stage = "training on train (the chosen configuration, scored on val)"
     elif not torch.isfinite(fit.test_probs).all():

@@ -13,26 +13,14 @@ Formats, chosen by suffix and always loaded without pickle:
 from __future__ import annotations
 
 import hashlib
-import re
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from seabench.errors import DataNotFoundError, SeabenchError
+from seabench.probe.input_paths import SUFFIXES, split_spec
 from seabench.probe.protocol import FeatureSet
-
-SUFFIXES = (".pt", ".pth", ".npy", ".npz", ".safetensors")
-_NAMED = re.compile(r"^(?P<path>.+\.(?:pt|pth|npz|safetensors)):(?P<name>[^:/\\]+)$")
-
-
-def _split_spec(spec: str) -> tuple[Path, str | None]:
-    if Path(spec).exists():
-        return Path(spec), None
-    m = _NAMED.match(spec)
-    if m:
-        return Path(m["path"]), m["name"]
-    return Path(spec), None
 
 
 def _pick(tensors: dict, name: str | None, path: Path, what: str):
@@ -49,7 +37,7 @@ def _pick(tensors: dict, name: str | None, path: Path, what: str):
 
 def load_tensor(spec: str | Path, what: str = "feature") -> torch.Tensor:
     """One tensor from a ``.pt``, ``.npy``, ``.npz`` or ``.safetensors`` file (``FILE:NAME``)."""
-    path, name = _split_spec(str(spec))
+    path, name = split_spec(str(spec))
     if not path.is_file():
         raise DataNotFoundError(f"{what} file {path} does not exist")
     suffix = path.suffix.lower()
@@ -169,9 +157,9 @@ def external_feature_set(
         raise SeabenchError(
             f"--num-classes {num_classes} but the multi-hot labels have {inferred} columns"
         )
-    files = [_split_spec(str(f))[0] for pair in specs.values() for f in pair]
+    files = [split_spec(str(f))[0] for pair in specs.values() for f in pair]
     digest = _digest(files)
-    test_digest = _digest([_split_spec(str(f))[0] for f in specs["test"]])
+    test_digest = _digest([split_spec(str(f))[0] for f in specs["test"]])
     return FeatureSet(
         train_x=xs["train"],
         train_y=ys["train"],

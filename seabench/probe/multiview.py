@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from seabench.errors import SeabenchError
+from seabench.probe import names
 from seabench.probe.registry import get_method
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ def aggregate(logits: torch.Tensor, num_views: int, mode: str) -> torch.Tensor:
 
 
 #: multi-view probe names -> (mode, feature-space augmentation used inside it)
-MULTIVIEW_AUGS = {"views": ("views", "none"), "sla": ("sla", "none"), "sla+sea": ("sla", "sea")}
+MULTIVIEW_AUGS = names.MULTIVIEW_AUGS
 
 
 def parse(aug: str) -> tuple[str | None, str]:
@@ -62,13 +63,7 @@ def parse(aug: str) -> tuple[str | None, str]:
     return MULTIVIEW_AUGS.get(aug, (None, aug))
 
 
-def check_aug(aug: str) -> None:
-    """Raise SeabenchError for an --aug value that is neither an augmentation nor a view mode."""
-    from seabench.probe.augment import AUGMENTATIONS
-
-    if aug not in AUGMENTATIONS and aug not in MULTIVIEW_AUGS:
-        names = [*AUGMENTATIONS, *MULTIVIEW_AUGS]
-        raise SeabenchError(f"unknown augmentation {aug!r}; choose one of: {', '.join(names)}")
+check_aug = names.check_aug
 
 
 def views_for(fs: FeatureSet, opts: ProbeOptions) -> FeatureSet:

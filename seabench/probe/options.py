@@ -1,17 +1,22 @@
-"""What a probe run is asked to do: method (solver), augmentation, search grids, seeds, device."""
+"""What a probe run is asked to do: method (solver), augmentation, search grids, seeds, device.
+
+Building a ``ProbeOptions`` checks it whole without importing torch (``seabench.probe.settings``),
+so a bad combination fails before any features load.
+"""
 
 from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
 
-from seabench.probe.augment import get_augmentation
 from seabench.probe.checks import check_options
-from seabench.probe.lbfgs import L2_GRID
-from seabench.probe.multiview import check_aug, parse
-from seabench.probe.registry import get_method
-from seabench.probe.selection import DEFAULT_FOLDS, check_selection
-from seabench.probe.trainer import TrainSettings
+from seabench.probe.names import MULTIVIEW_AUGS, check_aug, check_method
+from seabench.probe.settings import (
+    DEFAULT_FOLDS,
+    METHOD_CHECKS,
+    TrainSettings,
+    check_selection,
+)
 from seabench.stats.bootstrap import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, check_settings
 
 LR_GRID = (0.2, 0.8, 1.6)
@@ -52,14 +57,22 @@ class ProbeOptions:
         check_aug(self.aug)
         check_selection(self.select, self.folds)
         check_settings(self.bootstrap, self.confidence)
-        method = get_method(self.solver)
-        if method.check is not None:
-            method.check(self)
+        check_method(self.solver)
+        if self.solver in METHOD_CHECKS:
+            check = METHOD_CHECKS[self.solver]
+        else:  # a method registered at run time (Python API): its own check
+            from seabench.probe.registry import get_method
+
+            check = get_method(self.solver).check
+        if check is not None:
+            check(self)
         check_options(self)
 
     def grid(self) -> list[tuple[float, float, float]]:
         """The (lr, wd, strength) configurations of the SGD solver."""
-        aug = get_augmentation(parse(self.aug)[1])
+        from seabench.probe.augment import get_augmentation
+
+        aug = get_augmentation(MULTIVIEW_AUGS.get(self.aug, (None, self.aug))[1])
         if not self.search:
             return [(self.lr, self.wd, aug.default if self.strength is None else self.strength)]
         strengths = self.strength_grid or aug.grid
@@ -69,4 +82,6 @@ class ProbeOptions:
         """The L2 weights of the L-BFGS solver."""
         if not self.search:
             return (float(self.l2),)
+        from seabench.probe.lbfgs import L2_GRID
+
         return tuple(self.l2_grid or L2_GRID)

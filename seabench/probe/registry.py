@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from seabench.errors import SeabenchError
+from seabench.probe import names
 
 
 @dataclass
@@ -65,6 +65,7 @@ def register_method(
     """Register ``fit`` as the probe method ``name`` (``--solver``/``--method`` NAME)."""
 
     def deco(fn: FitFn) -> FitFn:
+        names.declare(names.METHODS, name)
         METHODS[name] = Method(name, fn, help, check, multiview)
         return fn
 
@@ -72,6 +73,8 @@ def register_method(
 
 
 def get_method(name: str) -> Method:
+    import seabench.probe.methods  # noqa: F401  (registers every method)
+
     if name not in METHODS:
-        raise SeabenchError(f"unknown solver {name!r}; choose one of: {', '.join(METHODS)}")
+        raise names.unknown("solver", name, tuple(METHODS))
     return METHODS[name]

@@ -34,9 +34,8 @@ import torch.nn.functional as F
 
 from seabench.errors import SeabenchError
 from seabench.probe.metrics import score
+from seabench.probe.settings import DEFAULT_FOLDS, SELECTIONS, check_selection  # noqa: F401
 
-SELECTIONS = ("auto", "holdout", "kfold")
-DEFAULT_FOLDS = 5
 #: ``auto`` picks k-fold when the smallest class has fewer train+val examples than this (see
 #: scripts/selection_optimism.py for the measurement behind it), else the holdout.
 AUTO_KFOLD_BELOW = 200
@@ -44,17 +43,6 @@ BBC_CONFIGS = 8
 BBC_RESAMPLES = 200
 BBC_LOOPED = 32
 FOLD_SEED = 0
-
-
-def check_selection(select: str, folds: int) -> None:
-    """One-line errors for a selection mode or fold count that cannot work."""
-    if select not in SELECTIONS:
-        raise SeabenchError(f"unknown --select {select!r}; choose one of: {', '.join(SELECTIONS)}")
-    if folds < 2:
-        raise SeabenchError(
-            f"--folds {folds}: k-fold selection needs at least 2 folds (5 is usual); "
-            "or use --select holdout"
-        )
 
 
 def class_key(labels: torch.Tensor) -> torch.Tensor:

@@ -34,18 +34,7 @@ import torch
 from seabench.probe.augment import AugContext, get_augmentation
 from seabench.probe.losses import residual
 from seabench.probe.sea import as_targets
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    """Settings shared by every configuration of one batched run (the official defaults)."""
-
-    epochs: int = 100
-    batch_size: int = 256
-    momentum: float = 0.9
-    alpha: float = 0.01
-    lamda: float = 0.1
-    delta: float = 0.0
+from seabench.probe.settings import TrainSettings  # noqa: F401  (re-exported)
 
 
 def init_weight(num_classes: int, dim: int, generator: torch.Generator, device, dtype):

@@ -13,28 +13,14 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from seabench.errors import SeabenchError
 from seabench.probe.knn import K_GRID, TEMPERATURE, check_finite, knn_scores
 from seabench.probe.metrics import score
 from seabench.probe.registry import Fit, register_method
+from seabench.probe.settings import check_knn
 
 if TYPE_CHECKING:
     from seabench.probe.options import ProbeOptions
     from seabench.probe.splits import FeatureSet, Splits
-
-
-def check_knn(opts: ProbeOptions) -> None:
-    """k-NN has no augmentation; a fixed run names its k."""
-    if opts.aug != "none":
-        raise SeabenchError(
-            f"--method knn has no feature augmentation; use --aug none with it (or --method sgd "
-            f"for --aug {opts.aug})"
-        )
-    if not opts.search and opts.k is None:
-        raise SeabenchError("--method knn --no-search needs --k (the number of neighbours)")
-    for k in (opts.k, *(opts.k_grid or ())):
-        if k is not None and (int(k) != k or k < 1):
-            raise SeabenchError(f"k-NN k must be a positive integer, got {k}")
 
 
 def k_values(opts: ProbeOptions, n_train: int) -> list[int]:

@@ -8,28 +8,14 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from seabench.errors import SeabenchError
 from seabench.probe.lbfgs import fit_logreg, lbfgs_search
 from seabench.probe.registry import Fit, register_method
 from seabench.probe.selection import holdout_lbfgs, kfold_lbfgs, mode_for, selected_on
+from seabench.probe.settings import check_lbfgs
 
 if TYPE_CHECKING:
     from seabench.probe.options import ProbeOptions
     from seabench.probe.splits import FeatureSet, Splits
-
-
-def check_lbfgs(opts: ProbeOptions) -> None:
-    """The classic probe has no augmentation, and a fixed run needs its L2 weight."""
-    if opts.aug != "none":
-        raise SeabenchError(
-            "--solver lbfgs is the classic probe without augmentation; "
-            "use --aug none with it (or --solver sgd for --aug "
-            f"{opts.aug})"
-        )
-    if not opts.search and opts.l2 is None:
-        raise SeabenchError(
-            "--solver lbfgs --no-search needs --l2 (the L2 weight, scikit-learn's 1/C)"
-        )
 
 
 @register_method(
