@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from seabench.backbones.provenance import weights_in_effect
 from seabench.data import get_dataset
 from seabench.home import Home
 from seabench.runner import (
@@ -186,7 +187,7 @@ def run_recipe(
                     else f"extracted {result.images} images in {result.seconds:.1f} s "
                     f"({result.images_per_second:.0f} img/s)"
                 )
-                + f" {entry.key}"
+                + f" {entry.key}, weights {' '.join(weights_in_effect(entry.meta).values())}"
             )
         for method in recipe.probe_methods:
             try:

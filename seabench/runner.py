@@ -86,6 +86,7 @@ def check_backbone_args(backbone: str, weights, weights_format: str) -> None:
 
 
 def feature_set(entry: CacheEntry) -> FeatureSet:
+    from seabench.backbones.provenance import weights_in_effect
     from seabench.predictions import items_hash
     from seabench.probe import FeatureSet
 
@@ -107,6 +108,8 @@ def feature_set(entry: CacheEntry) -> FeatureSet:
         val_source=meta["val_source"],
         info={
             "features_key": entry.key,
+            # the source and weights tag in effect (a bare resnet50 says whose weights it was)
+            **weights_in_effect(meta),
             "manifest_hash": meta["inputs"]["manifest"],
             "image_size": meta["inputs"]["transform"]["size"],
             # the readout: every row says which blocks and which pooling made its features

@@ -29,6 +29,13 @@ class Backbone:
     identity: dict = field(default_factory=dict)
     #: the full classifier, where one exists (used by sanity checks, never by extraction)
     classifier: nn.Module | None = None
+    #: where the weights come from (``timm``, ``torchvision``, ``hf-hub``, ``local-dir``,
+    #: ``checkpoint`` ...) and which weights (``resnet50.a1_in1k``,
+    #: ``ResNet50_Weights.IMAGENET1K_V2``): printed at extraction and recorded in the sidecar
+    #: and the rows, so a bare ``resnet50`` never hides whose weights it was (not keyed: the
+    #: identity already holds what changes the numbers)
+    source: str = ""
+    weights_tag: str = ""
 
 
 def data_config_of(model: nn.Module) -> dict:

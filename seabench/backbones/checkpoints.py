@@ -203,6 +203,8 @@ def load_checkpoint(
         data_config=with_preprocess(base, preset),
         dim=dim,
         identity=identity,
+        source="checkpoint",
+        weights_tag=f"{path.name} (layout {name}, sha256 {sha[:12]})",
     )
 
 

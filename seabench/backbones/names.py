@@ -9,7 +9,8 @@ at once (importing timm and torchvision to ask them takes seconds).
   builder.
 - seabench's own names (the offline backbones, the CIFAR ResNets of checkpoint files).
 - prefixed names: ``PREFIXES`` is the one table of the accepted prefixes; ``torchvision:`` names
-  are checked against the list, the other sources check their own names when the model is built,
+  are checked against the list (a ``:WEIGHTS`` choice after them where the model is built), the
+  other sources (``hf-hub:``, ``local-dir:``, ...) check their own names when the model is built,
   and an unknown prefix is refused with the known ones.
 
 An unknown name gets one line with the closest known names.
@@ -31,6 +32,7 @@ from seabench.errors import SeabenchError
 PREFIXES: dict[str, str] = {
     "torchvision:": "a torchvision model name",
     "hf-hub:": "ORG/NAME of a timm model on the Hugging Face hub",
+    "local-dir:": "PATH of a timm model folder (config.json + model.safetensors)",
     "open_clip:": "ARCH/PRETRAINED or hf-hub:ORG/NAME of an open_clip model",
     "hf:": "ORG/NAME of a transformers model",
 }
@@ -119,7 +121,8 @@ def _known(name: str, with_weights: bool) -> bool | None:
     if name in OFFLINE_NAMES or name in OWN_ARCHS:
         return True
     versions, timm_tags, tv = shipped()
-    tv_name = name.removeprefix("torchvision:")
+    # torchvision:ARCH:WEIGHTS: the weights part is the source's to check (it lists the choices)
+    tv_name = name.removeprefix("torchvision:").partition(":")[0]
     arch, _, tag = name.partition(".")
     if name.startswith("torchvision:"):
         if tv_name.partition(".")[0] in tv:  # a weights suffix is the source's to check

@@ -202,7 +202,9 @@ def create_open_clip(
             side = data_config["input_size"][-1]
             dim = int(visual(torch.zeros(1, 3, side, side)).shape[-1])
         identity["pooling"] = "tower"
-        return Backbone(name, visual, data_config, dim, identity)
+        return Backbone(
+            name, visual, data_config, dim, identity, source="open_clip", weights_tag=weights
+        )
     width = int(visual.ln_post.normalized_shape[0])
     count = len(visual.transformer.resblocks)
     indices = resolve_layers(layers, count, "blocks", name)
@@ -220,5 +222,11 @@ def create_open_clip(
         identity["layers"] = indices
         display = readout_name(name, layers_label(indices, count), pooled)
     return Backbone(
-        name=display, model=module.eval(), data_config=data_config, dim=dim, identity=identity
+        name=display,
+        model=module.eval(),
+        data_config=data_config,
+        dim=dim,
+        identity=identity,
+        source="open_clip",
+        weights_tag=weights,
     )

@@ -44,15 +44,31 @@ def offline_backbones() -> list[dict]:
 
 
 #: name forms by prefix: each source is one module (loaded on use; some need the [hub] extra)
-HUB_SOURCES = ("hf-hub:", "open_clip:", "hf:")
+HUB_SOURCES = ("hf-hub:", "local-dir:", "open_clip:", "hf:")
 NAME_FORMS: list[tuple[str, str, str]] = [
     ("offline name", "weights from an installed package", "efficientnet_lite0"),
-    ("timm name", "timm.create_model(NAME, pretrained=True)", "vit_small_patch16_224.augreg_in21k"),
+    (
+        "timm name",
+        "timm.create_model(NAME, pretrained=True); a bare ARCH takes timm's default tag "
+        "(resnet50 = resnet50.a1_in1k)",
+        "vit_small_patch16_224.augreg_in21k",
+    ),
+    ("timm ARCH.TAG", "timm's port of torchvision weights", "resnet50.tv_in1k"),
     ("torchvision name", "torchvision DEFAULT weights", "torchvision:resnet50"),
+    (
+        "torchvision:ARCH:WEIGHTS",
+        "torchvision weights by enum name",
+        "torchvision:resnet50:IMAGENET1K_V1",
+    ),
     (
         "hf-hub:ORG/NAME",
         "timm model on the Hugging Face hub",
         "hf-hub:timm/vit_small_patch14_dinov2.lvd142m",
+    ),
+    (
+        "local-dir:PATH",
+        "timm model folder (config.json + model.safetensors)",
+        "local-dir:./my_vit",
     ),
     (
         "open_clip:ARCH/PRETRAINED",
@@ -83,11 +99,12 @@ def _hub_backbone(name, layers, pooling, image_size, model_kwargs, weights) -> B
         raise SeabenchError(
             f"{name} brings its own weights and config; drop --weights and model options"
         )
-    if name.startswith("hf-hub:"):
-        from seabench.backbones.timm_hub import create_timm_hub
+    if name.startswith(("hf-hub:", "local-dir:")):
+        from seabench.backbones.timm_hub import create_local_dir, create_timm_hub
 
         single = pooling if pooling in ("cls", "avg") else None
-        return apply_timm_readout(create_timm_hub(name, pooling=single), layers, pooling)
+        create = create_timm_hub if name.startswith("hf-hub:") else create_local_dir
+        return apply_timm_readout(create(name, pooling=single), layers, pooling)
     if name.startswith("open_clip:"):
         from seabench.backbones.open_clip_models import create_open_clip
 
@@ -114,9 +131,11 @@ def create_backbone(
 
     ``name``: an offline name, a timm name (``resnet50``, ``vit_small_patch16_224.augreg_in21k``),
     a torchvision name (``mobilenet_v3_large``; ``torchvision:NAME`` where timm has the same
-    name), or with ``weights`` the architecture of the checkpoint file, whose layout
-    ``weights_format`` names or ``"auto"`` detects.  ``pooling``: ``"cls"`` or ``"avg"`` for ViTs
-    (default: the model's own).  ``mean``/``std`` override the preprocessing's normalisation.
+    name; ``torchvision:NAME:WEIGHTS`` picks torchvision weights such as ``IMAGENET1K_V1``), a
+    timm model folder ``local-dir:PATH``, or with ``weights`` the architecture of the checkpoint
+    file, whose layout ``weights_format`` names or ``"auto"`` detects.  ``pooling``: ``"cls"``
+    or ``"avg"`` for ViTs (default: the model's own).  ``mean``/``std`` override the
+    preprocessing's normalisation.
     ``model_kwargs`` go to ``timm.create_model`` (e.g. ``img_size``) and into the identity.
     ``layers`` (``last1``, ``lastK``, ``N,M,...``) and ``pooling="cls+avg"``: see
     :mod:`seabench.backbones.layers`.  Names with a prefix (``hf-hub:``, ``open_clip:``,
@@ -135,6 +154,11 @@ def create_backbone(
     if weights is None and weights_format != "auto":
         raise SeabenchError(
             f"--weights-format {weights_format} needs a checkpoint: add --weights FILE"
+        )
+    if weights is not None and name.startswith("torchvision:") and name.count(":") > 1:
+        raise SeabenchError(
+            f"{name} names torchvision's weights and --weights a file: keep one "
+            f"(the architecture is {':'.join(name.split(':')[:2])})"
         )
     if weights is not None:
         backbone = load_checkpoint(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -22,15 +21,28 @@ HF_FILES = ("model.safetensors", "open_clip_pytorch_model.bin", "pytorch_model.b
 
 def hub_online(timeout: float = 2.0) -> bool:
     """Whether the Hugging Face hub answers; without it huggingface_hub retries for about a
-    minute before it looks in its cache, so seabench looks there itself, at once."""
+    minute before it looks in its cache, so seabench looks there itself, at once.
+
+    The hub library's own offline switch (``HF_HUB_OFFLINE``) answers first, without any
+    request; otherwise one short request goes through the hub library's own HTTP session, so
+    ``HTTPS_PROXY`` / ``NO_PROXY`` and ``HF_ENDPOINT`` are honoured as they are for downloads
+    (a dead proxy means offline, a proxy that works means online).
+    """
+    from huggingface_hub import constants
+
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        return False  # set after huggingface_hub was imported (its constant is read at import)
+    offline = getattr(constants, "is_offline_mode", None)
+    if offline() if offline is not None else constants.HF_HUB_OFFLINE:
         return False
-    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname
+    from huggingface_hub.utils import get_session
+
+    endpoint = os.environ.get("HF_ENDPOINT") or constants.ENDPOINT
     try:
-        with socket.create_connection((host or "huggingface.co", 443), timeout=timeout):
-            return True
-    except OSError:
+        get_session().head(endpoint, timeout=timeout)
+    except Exception:  # noqa: BLE001  (connection, proxy, DNS, timeout, offline-mode errors)
         return False
+    return True  # any answer, even an error status, means the hub (or its proxy) is reachable
 
 
 def cached_weights(arch: str) -> str | None:
@@ -124,7 +136,12 @@ def create_timm(
     pooling: str | None = None,
     model_kwargs: dict | None = None,
 ) -> Backbone:
-    """Any timm model name (with a pretrained tag or not), with its own preprocessing."""
+    """Any timm model name (with a pretrained tag or not), with its own preprocessing.
+
+    A bare architecture (``resnet50``) takes timm's default pretrained tag
+    (``resnet50.a1_in1k``); the tag in effect is the backbone's ``weights_tag``.
+    """
+    check_tag(name)
     model = build_timm(name, pretrained=pretrained, **(model_kwargs or {}))
     pooled = set_pooling(model, pooling, name)
     cfg = getattr(model, "pretrained_cfg", {}) or {}
@@ -145,4 +162,21 @@ def create_timm(
         dim=model.num_features,
         identity=identity,
         classifier=model,
+        source="timm",
+        weights_tag=tag if pretrained else "random-init",
     )
+
+
+def check_tag(name: str) -> None:
+    """Refuse a pretrained tag timm does not have, naming the ones it has."""
+    arch, dot, tag = name.partition(".")
+    if not dot or not timm.is_model(arch):
+        return
+    tags = timm.list_pretrained(f"{arch}.*")
+    if name not in tags:
+        shown = ", ".join(t.partition(".")[2] for t in tags[:12]) or "none"
+        more = f" (and {len(tags) - 12} more)" if len(tags) > 12 else ""
+        raise SeabenchError(
+            f"timm has no pretrained tag {tag!r} for {arch}; its tags: {shown}{more} "
+            f"(`timm.list_pretrained('{arch}.*')`)"
+        )

@@ -2,8 +2,9 @@
 
 The feature is the input of the last linear layer of the head (ResNet ``fc``, EfficientNet
 ``classifier.1``, MobileNet-v3 ``classifier.3``, VGG ``classifier.6``, ViT ``heads.head``): that
-layer becomes an identity.  Pretrained weights are the name's ``DEFAULT`` weights (a download into
-the torch hub cache), preprocessed with the transform those weights were evaluated with.
+layer becomes an identity.  Pretrained weights are the name's ``DEFAULT`` weights, or the ones a
+name picks with ``torchvision:ARCH:WEIGHTS`` (``torchvision:resnet50:IMAGENET1K_V1``), a download
+into the torch hub cache, preprocessed with the transform those weights were evaluated with.
 
 torchvision reads that cache with ``torch.load(weights_only=False)``, so a file planted there (or
 put there by hand, as the offline instructions say) would run code when loaded; torch's own
@@ -43,10 +44,35 @@ def weights_only_loads() -> Iterator[None]:
             os.environ[name] = old
 
 
+def split_name(name: str) -> tuple[str, str | None]:
+    """``torchvision:ARCH:WEIGHTS`` -> (``ARCH``, ``WEIGHTS``); without a weights part, None."""
+    arch, _, weights = name.removeprefix("torchvision:").partition(":")
+    return arch, weights or None
+
+
 def is_torchvision(name: str) -> bool:
-    return name.removeprefix("torchvision:") in torchvision.models.list_models(
-        module=torchvision.models
-    )
+    return split_name(name)[0] in torchvision.models.list_models(module=torchvision.models)
+
+
+def weights_choice(arch: str, choice: str | None, pretrained: bool = True):
+    """The weights enum member a name asks for (``IMAGENET1K_V1``; default: ``DEFAULT``)."""
+    if not pretrained:
+        if choice is not None:
+            raise SeabenchError(
+                f"torchvision:{arch}:{choice} names pretrained weights; drop the weights part "
+                "for a randomly initialised model"
+            )
+        return None
+    enum = torchvision.models.get_model_weights(arch)
+    if choice is None:
+        return enum.DEFAULT
+    members = {m.upper(): m for m in enum.__members__}
+    if choice.upper() not in members:
+        raise SeabenchError(
+            f"torchvision has no weights {choice!r} for {arch}; choose one of: "
+            + ", ".join(f"torchvision:{arch}:{m}" for m in enum.__members__)
+        )
+    return enum[members[choice.upper()]]
 
 
 def head_linear(model: nn.Module) -> tuple[str, nn.Linear]:
@@ -107,11 +133,13 @@ def torchvision_checkpoint_model(name: str) -> tuple[nn.Module, str, int]:
 
 
 def create_torchvision(name: str, pretrained: bool = True, pooling: str | None = None) -> Backbone:
-    """A torchvision model by name, with its DEFAULT weights when pretrained (needs the network
-    the first time; later runs read the torch hub cache)."""
-    arch = name.removeprefix("torchvision:")
+    """A torchvision model by name, with its DEFAULT weights when pretrained, or the ones
+    ``torchvision:ARCH:WEIGHTS`` names (needs the network the first time; later runs read the
+    torch hub cache)."""
+    arch, choice = split_name(name)
+    choice = choice.upper() if choice else None  # the enum's members are upper case
     pooled = torchvision_pooling(arch, pooling)
-    weights = torchvision.models.get_model_weights(arch).DEFAULT if pretrained else None
+    weights = weights_choice(arch, choice, pretrained)
     try:
         with weights_only_loads():
             model = torchvision.models.get_model(arch, weights=weights)
@@ -148,11 +176,14 @@ def create_torchvision(name: str, pretrained: bool = True, pooling: str | None =
         data_config=cfg,
         dim=linear.in_features,
         identity={
-            "name": f"torchvision:{arch}",
+            # an explicit choice is its own name (DEFAULT is an alias of one of the others)
+            "name": f"torchvision:{arch}" + (f":{choice}" if choice else ""),
             "weights": str(weights) if weights else "random",
             "layout": "torchvision",
             "pooling": pooled,
         },
         # features then the removed linear layer: the original classifier, sharing its weights
         classifier=nn.Sequential(model, linear).eval(),
+        source="torchvision",
+        weights_tag=str(weights) if weights else "random-init",
     )

@@ -117,6 +117,7 @@ def extract(
         soft_wrap=True,
         markup=False,
     )
+    err.print(_weights_line(e), highlight=False, soft_wrap=True, markup=False)
     err.print(f"preprocessing: {_preprocessing(e.meta['inputs']['transform'])}", highlight=False)
     if result.cached:
         err.print(f"cached: {e.path} (no extraction needed)", markup=False)
@@ -137,6 +138,15 @@ def extract(
         soft_wrap=True,
         markup=False,
     )
+
+
+def _weights_line(entry) -> str:
+    """The source and weights tag in effect (a bare ``resnet50`` says it means timm's)."""
+    from seabench.backbones.names import saved_names
+    from seabench.backbones.provenance import describe, weights_in_effect
+
+    w = weights_in_effect(entry.meta)
+    return describe(entry.backbone, w["weights_source"], w["weights_tag"], saved_names())
 
 
 def _preprocessing(t: dict) -> str:

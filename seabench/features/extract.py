@@ -506,6 +506,9 @@ def _merge_and_commit(
         merged,
         {
             "backbone_name": backbone.name,
+            # which weights the name meant (printed at extraction; every row carries them)
+            "weights_source": backbone.source or backbone.identity.get("layout", "?"),
+            "weights_tag": backbone.weights_tag or "?",
             "dim": backbone.dim,
             "metric": adapter.metric,
             "num_classes": manifest.num_classes,

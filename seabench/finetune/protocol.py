@@ -199,6 +199,8 @@ def run_finetune(
     row = {
         "dataset": adapter.name,
         "backbone": backbone.name,
+        "weights_source": backbone.source,
+        "weights_tag": backbone.weights_tag,
         "aug": "finetune",
         "solver": "finetune",
         "metric": adapter.metric,

@@ -1,0 +1,46 @@
+"""Which weights a backbone name meant: the source and weights tag in effect, in words.
+
+A bare ``resnet50`` is both a timm and a torchvision name, and timm's default tag for it
+(``resnet50.a1_in1k``) is not torchvision's weights; seabench keeps timm's meaning (the registry's
+rule: a timm name first, ``torchvision:NAME`` for torchvision's) and says so: extraction prints
+the source and tag beside the preprocessing, the cache sidecar records them, and every row
+carries ``weights_source`` and ``weights_tag``.  Torch-free, so rows and messages need no model.
+"""
+
+from __future__ import annotations
+
+
+def weights_in_effect(meta: dict) -> dict[str, str]:
+    """``weights_source`` and ``weights_tag`` of a cache entry's sidecar.
+
+    Sidecars written before these fields existed give what their identity holds.
+    """
+    if meta.get("weights_source"):
+        return {"weights_source": meta["weights_source"], "weights_tag": meta["weights_tag"]}
+    ident = (meta.get("inputs") or {}).get("backbone") or {}
+    weights = str(ident.get("weights") or "")
+    if weights.startswith("timm:"):  # timm:ARCH.TAG:URL
+        return {"weights_source": "timm", "weights_tag": weights.split(":")[1]}
+    if ident.get("layout") == "torchvision" and weights:
+        return {"weights_source": "torchvision", "weights_tag": weights}
+    if ":" in weights:
+        source, _, tag = weights.partition(":")
+        return {"weights_source": source, "weights_tag": tag}
+    sha = str(ident.get("weights_sha256") or "")
+    return {
+        "weights_source": str(ident.get("layout") or "?"),
+        "weights_tag": f"sha256 {sha[:12]}" if sha else weights or "?",
+    }
+
+
+def describe(name: str, source: str, tag: str, known: set[str] | None = None) -> str:
+    """One line for extraction: the source and tag, and for a bare timm name which default was
+    taken and how to name another (``known``: the saved name list, to mention torchvision's)."""
+    line = f"weights: {source} {tag}"
+    base = name.split("[")[0]
+    if source == "timm" and "." not in base and ":" not in base and tag.startswith(f"{base}."):
+        others = f"name a tag for other weights (`timm.list_pretrained('{base}.*')`)"
+        if known is not None and f"torchvision:{base}" in known:
+            others += f", or torchvision:{base} for torchvision's"
+        line += f" (timm's default tag for {base}; {others})"
+    return line
