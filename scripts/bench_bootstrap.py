@@ -15,6 +15,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -45,6 +46,10 @@ DATASETS = {
 }
 METHODS = {"none": 0.0, "sea": 0.6, "lbfgs": -0.3, "finetune": 3.0, "views": 0.9}
 BACKBONES = ["byol", "dino", "mocov3", "swav"]
+
+#: `make bench` runs every script with --quick: the same measurement at a smaller size, so
+#: the whole bench takes minutes on 2 cores (run without it for the sizes the targets assume)
+QUICK = ["--resamples", "2000"]
 
 
 def one_test_set(resamples: int) -> bool:
@@ -153,7 +158,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--resamples", type=int, default=10_000)
     ap.add_argument("--skip-report", action="store_true")
+    ap.add_argument(
+        "--quick", action="store_true", help=f"a short run for `make bench`: {' '.join(QUICK)}"
+    )
     args = ap.parse_args()
+    if args.quick:  # `make bench`: short settings; options given explicitly still win
+        args = ap.parse_args([*QUICK, *sys.argv[1:]])
     torch.set_num_threads(2)
     ok = one_test_set(args.resamples)
     if not args.skip_report:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -39,6 +40,10 @@ from seabench.data.splits import SPLITS
 from seabench.data.transforms import build_eval_transform
 from seabench.features import FeatureCache, extract_features
 from seabench.features.extract import default_workers, plan_key
+
+#: `make bench` runs every script with --quick: the same measurement at a smaller size, so
+#: the whole bench takes minutes on 2 cores (run without it for the sizes the targets assume)
+QUICK = ["--images", "240"]
 
 
 @torch.inference_mode()
@@ -94,7 +99,12 @@ def main() -> None:
     )
     ap.add_argument("--stage-images", type=int, default=256, help="--jpeg: stage sample")
     ap.add_argument("--repeats", type=int, default=3, help="--jpeg: passes per stage (best)")
+    ap.add_argument(
+        "--quick", action="store_true", help=f"a short run for `make bench`: {' '.join(QUICK)}"
+    )
     args = ap.parse_args()
+    if args.quick:  # `make bench`: short settings; options given explicitly still win
+        args = ap.parse_args([*QUICK, *sys.argv[1:]])
     if args.jpeg:
         from bench_jpeg import jpeg_main
 

@@ -28,6 +28,10 @@ import torch
 
 from seabench.probe.knn import TEMPERATURE, knn_scores
 
+#: `make bench` runs every script with --quick: the same measurement at a smaller size, so
+#: the whole bench takes minutes on 2 cores (run without it for the sizes the targets assume)
+QUICK = ["--repeat", "1"]
+
 
 def synthetic(n_bank: int, n_query: int, dim: int, classes: int, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
@@ -74,7 +78,12 @@ def main() -> int:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--large", action="store_true", help="50,000 bank x 10,000 queries x 2,048")
     ap.add_argument("--skip-sklearn", action="store_true")
+    ap.add_argument(
+        "--quick", action="store_true", help=f"a short run for `make bench`: {' '.join(QUICK)}"
+    )
     args = ap.parse_args()
+    if args.quick:  # `make bench`: short settings; options given explicitly still win
+        args = ap.parse_args([*QUICK, *sys.argv[1:]])
     if args.threads:
         torch.set_num_threads(args.threads)
     threads = torch.get_num_threads()

@@ -15,11 +15,16 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 
 import torch
 
 from seabench.backbones import create_backbone
+
+#: `make bench` runs every script with --quick: the same measurement at a smaller size, so
+#: the whole bench takes minutes on 2 cores (run without it for the sizes the targets assume)
+QUICK = ["--batch-size", "8", "--batches", "2"]
 
 
 @torch.inference_mode()
@@ -44,7 +49,12 @@ def main() -> None:
     ap.add_argument("--batches", type=int, default=4)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument(
+        "--quick", action="store_true", help=f"a short run for `make bench`: {' '.join(QUICK)}"
+    )
     args = ap.parse_args()
+    if args.quick:  # `make bench`: short settings; options given explicitly still win
+        args = ap.parse_args([*QUICK, *sys.argv[1:]])
     default = create_backbone(args.backbone, pretrained=False)
     multi = create_backbone(args.backbone, pretrained=False, layers="last4", pooling="cls+avg")
     models = {"default": default.model.to(args.device), "multi": multi.model.to(args.device)}
