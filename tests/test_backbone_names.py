@@ -270,6 +270,11 @@ def test_old_sidecars_still_say_their_weights():
     assert weights_in_effect({"inputs": {"backbone": tv}})["weights_tag"] == (
         "ResNet50_Weights.IMAGENET1K_V2"
     )
+    ckpt = {"weights_sha256": "ab" * 32, "layout": "mocov2", "name": "resnet50"}
+    assert weights_in_effect({"inputs": {"backbone": ckpt}}) == {
+        "weights_source": "checkpoint",
+        "weights_tag": "layout mocov2, sha256 abababababab",
+    }
 
 
 # --- is the hub reachable: the hub library's offline switch and proxy settings -------------------

@@ -19,18 +19,19 @@ def weights_in_effect(meta: dict) -> dict[str, str]:
         return {"weights_source": meta["weights_source"], "weights_tag": meta["weights_tag"]}
     ident = (meta.get("inputs") or {}).get("backbone") or {}
     weights = str(ident.get("weights") or "")
-    if weights.startswith("timm:"):  # timm:ARCH.TAG:URL
-        return {"weights_source": "timm", "weights_tag": weights.split(":")[1]}
-    if ident.get("layout") == "torchvision" and weights:
-        return {"weights_source": "torchvision", "weights_tag": weights}
-    if ":" in weights:
-        source, _, tag = weights.partition(":")
-        return {"weights_source": source, "weights_tag": tag}
+    layout = str(ident.get("layout") or "?")
     sha = str(ident.get("weights_sha256") or "")
-    return {
-        "weights_source": str(ident.get("layout") or "?"),
-        "weights_tag": f"sha256 {sha[:12]}" if sha else weights or "?",
-    }
+    if weights.startswith("timm:"):  # timm:ARCH.TAG:URL
+        source, tag = "timm", weights.split(":")[1]
+    elif weights.startswith(("hf-hub:", "hf:")) and layout in ("timm", "transformers"):
+        source, _, tag = weights.partition(":")
+    elif layout in ("timm", "torchvision", "open_clip") and weights:
+        source, tag = layout, weights
+    elif layout == "lukemelas-efficientnet":
+        source, tag = "installed package", f"sha256 {sha[:12]}"
+    else:  # a checkpoint file, by its layout
+        source, tag = "checkpoint", f"layout {layout}, sha256 {sha[:12]}"
+    return {"weights_source": source, "weights_tag": tag}
 
 
 def describe(name: str, source: str, tag: str, known: set[str] | None = None) -> str:
