@@ -140,6 +140,13 @@ def _known(name: str, with_weights: bool) -> bool | None:
     return name in saved or arch in saved or f"torchvision:{tv_name}" in saved
 
 
+def torchvision_knows(arch: str) -> bool:
+    """Whether torchvision has a model of this name (the shipped list, else the saved one)."""
+    if arch in shipped()[2]:
+        return True
+    return f"torchvision:{arch}" in (saved_names() or ())
+
+
 def _suggest(name: str) -> str:
     _, timm_tags, tv = shipped()
     arch, _, tag = name.partition(".")

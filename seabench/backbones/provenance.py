@@ -34,14 +34,14 @@ def weights_in_effect(meta: dict) -> dict[str, str]:
     return {"weights_source": source, "weights_tag": tag}
 
 
-def describe(name: str, source: str, tag: str, known: set[str] | None = None) -> str:
+def describe(name: str, source: str, tag: str, torchvision_too: bool = False) -> str:
     """One line for extraction: the source and tag, and for a bare timm name which default was
-    taken and how to name another (``known``: the saved name list, to mention torchvision's)."""
+    taken and how to name another (``torchvision_too``: torchvision has the name as well)."""
     line = f"weights: {source} {tag}"
     base = name.split("[")[0]
     if source == "timm" and "." not in base and ":" not in base and tag.startswith(f"{base}."):
         others = f"name a tag for other weights (`timm.list_pretrained('{base}.*')`)"
-        if known is not None and f"torchvision:{base}" in known:
+        if torchvision_too:
             others += f", or torchvision:{base} for torchvision's"
         line += f" (timm's default tag for {base}; {others})"
     return line

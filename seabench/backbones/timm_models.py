@@ -141,7 +141,6 @@ def create_timm(
     A bare architecture (``resnet50``) takes timm's default pretrained tag
     (``resnet50.a1_in1k``); the tag in effect is the backbone's ``weights_tag``.
     """
-    check_tag(name)
     model = build_timm(name, pretrained=pretrained, **(model_kwargs or {}))
     pooled = set_pooling(model, pooling, name)
     cfg = getattr(model, "pretrained_cfg", {}) or {}
@@ -165,18 +164,3 @@ def create_timm(
         source="timm",
         weights_tag=tag if pretrained else "random-init",
     )
-
-
-def check_tag(name: str) -> None:
-    """Refuse a pretrained tag timm does not have, naming the ones it has."""
-    arch, dot, tag = name.partition(".")
-    if not dot or not timm.is_model(arch):
-        return
-    tags = timm.list_pretrained(f"{arch}.*")
-    if name not in tags:
-        shown = ", ".join(t.partition(".")[2] for t in tags[:12]) or "none"
-        more = f" (and {len(tags) - 12} more)" if len(tags) > 12 else ""
-        raise SeabenchError(
-            f"timm has no pretrained tag {tag!r} for {arch}; its tags: {shown}{more} "
-            f"(`timm.list_pretrained('{arch}.*')`)"
-        )

@@ -142,11 +142,12 @@ def extract(
 
 def _weights_line(entry) -> str:
     """The source and weights tag in effect (a bare ``resnet50`` says it means timm's)."""
-    from seabench.backbones.names import saved_names
+    from seabench.backbones.names import torchvision_knows
     from seabench.backbones.provenance import describe, weights_in_effect
 
     w = weights_in_effect(entry.meta)
-    return describe(entry.backbone, w["weights_source"], w["weights_tag"], saved_names())
+    tv = torchvision_knows(entry.backbone.split("[")[0])
+    return describe(entry.backbone, w["weights_source"], w["weights_tag"], tv)
 
 
 def _preprocessing(t: dict) -> str:
