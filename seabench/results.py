@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 #: fields every row has (probe and fine-tuning alike); a JSON object without them is not a row
 ROW_KEYS = ("dataset", "backbone", "aug", "test")
+#: added by ``read(located=True)``: where a row was read from (not stored in the row itself)
+WHERE_KEYS = ("results_file", "results_line")
 
 
 class DamagedRowsWarning(SeabenchWarning):
@@ -81,8 +83,11 @@ class ResultsStore:
     def append(self, rows: list[dict]) -> Path | None:
         if not rows:
             return None
-        stamp = time.strftime("%Y%m%dT%H%M%S")
-        created = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        now = time.time()
+        # microseconds in the name: files sort in the order they were written, so a report can
+        # tell which of two rows of the same run and seed is the later one
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.localtime(now)) + f"{int(now % 1 * 1e6):06d}"
+        created = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(now))
         path = self.directory / f"rows-{stamp}-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
         lines = [json.dumps({"created": created, **row}, sort_keys=True) for row in rows]
         try:
@@ -115,8 +120,11 @@ class ResultsStore:
     def files(self) -> list[Path]:
         return sorted(self.directory.glob("rows-*.jsonl")) if self.directory.is_dir() else []
 
-    def read(self) -> tuple[list[dict], list[DamagedFile]]:
-        """Every readable row, and the files with lines that are not rows (nothing rewritten)."""
+    def read(self, located: bool = False) -> tuple[list[dict], list[DamagedFile]]:
+        """Every readable row, and the files with lines that are not rows (nothing rewritten).
+
+        ``located`` adds each row's file and line (:data:`WHERE_KEYS`), so a report can say
+        where a row it leaves out is."""
         out: list[dict] = []
         damaged: list[DamagedFile] = []
         for path in self.files():
@@ -133,19 +141,22 @@ class ResultsStore:
                 if row is None:
                     bad.append(number)
                 else:
+                    if located:
+                        row.update(results_file=str(path), results_line=number)
                     out.append(row)
                     n += 1
             if bad:
                 damaged.append(DamagedFile(path, tuple(bad), n))
         return out, damaged
 
-    def rows(self) -> list[dict]:
+    def rows(self, located: bool = False) -> list[dict]:
         """Every readable row; each damaged file is one :class:`DamagedRowsWarning`."""
-        rows, damaged = self.read()
+        rows, damaged = self.read(located)
         for d in damaged:
             warnings.warn(d.describe(), DamagedRowsWarning, stacklevel=2)
         return rows
 
-    def frame(self) -> pd.DataFrame:
-        """All rows as a table; nested fields (hparams, versions) stay dicts."""
-        return pd.DataFrame(self.rows())
+    def frame(self, located: bool = False) -> pd.DataFrame:
+        """All rows as a table; nested fields (hparams, versions) stay dicts; ``located``: with
+        each row's file and line."""
+        return pd.DataFrame(self.rows(located))

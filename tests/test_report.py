@@ -43,6 +43,8 @@ def row(dataset, aug, test, seed=0, backbone="bb", **extra):
             cpu_seconds=90.0,
             gpu_seconds=0.0,
             features_key=None,
+            hparams={"lr": 0.01, "wd": 0.0, "steps": 5000},  # the full protocol, as finetune
+            configs_searched=20,  # writes it by default
         )
     base.update(extra)
     return base
@@ -86,7 +88,14 @@ def test_deltas_averages_and_seed_statistics(rows):
 
 def test_within_margin_count(rows):
     s = summarise(rows)
-    assert within_margin(s, "bb", 1.0) == {"k": 1, "n": 2, "margin": 1.0, "datasets": ["a"]}
+    m = within_margin(s, "bb", 1.0)
+    assert {k: m[k] for k in ("k", "n", "margin", "datasets")} == {
+        "k": 1,
+        "n": 2,
+        "margin": 1.0,
+        "datasets": ["a"],
+    }
+    assert m["finetune"].startswith("fine-tuning by the full protocol")
     assert within_margin(s, "bb", 10.0)["k"] == 2
     assert within_margin(s, "bb", 0.1)["k"] == 0
     assert "on 1 of 2 tasks" in markdown(build_report(rows, margin=1.0))

@@ -200,7 +200,7 @@ def read_rows(store, strict: bool = False):
 
     from seabench.results import DamagedRowsWarning
 
-    rows, damaged = store.read()
+    rows, damaged = store.read(located=True)  # where each row is: report --verbose says
     if strict and damaged:
         raise SeabenchError(
             "unreadable results (--strict): "

@@ -75,6 +75,13 @@ REPORT = options.REPORT
     help="Paired table of A - B across datasets, for two methods (e.g. sea none) or two "
     "backbones, with the average over datasets and its interval.",
 )
+@click.option(
+    "--verbose",
+    "-v",
+    is_flag=True,
+    help="Also list the rows left out because a later row repeats their configuration and "
+    "seed (file and line of each).",
+)
 @home_option
 def report(
     formats,
@@ -90,6 +97,7 @@ def report(
     confidence,
     seed,
     compare,
+    verbose,
     home,
 ):
     """Tables of linear vs linear+SeA vs fine-tuning per backbone and dataset, with costs.
@@ -102,6 +110,7 @@ def report(
       seabench report --intervals --bootstrap 2000
       seabench report --compare sea none
       seabench report --wide | less -S
+      seabench report --verbose
     """
     from seabench import report as rep
     from seabench.results import ResultsStore
@@ -142,7 +151,7 @@ def report(
             "within itself, then averaged",
             highlight=False,
         )
-        return
+        return _list_superseded(rows) if verbose else None
     formats = rep.FORMATS if "all" in formats else formats
     _write_report(
         h,
@@ -156,3 +165,14 @@ def report(
         wide=wide,
         skipped=skipped,
     )
+    if verbose:
+        _list_superseded(rows)
+
+
+def _list_superseded(rows) -> None:
+    """--verbose: the rows a later row of the same configuration and seed left out, and where."""
+    from seabench.cli._common import table_console
+    from seabench.report.seeds import distinct_seeds, superseded_lines
+
+    for line in superseded_lines(distinct_seeds(rows)[1]):
+        table_console().print(line, highlight=False, markup=False, soft_wrap=True)

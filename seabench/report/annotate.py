@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from seabench.report.budget import column_tags
 from seabench.report.intervals import NO_PREDICTIONS, PUBLISHED, Intervals
 from seabench.report.tables import PUBLISHED as PUBLISHED_SUFFIX
 from seabench.report.tables import comparison, label
@@ -48,7 +49,9 @@ def display(
     """The comparison as strings, intervals shown (``show``) or only the delta markers."""
     wide = comparison(summary, backbone)
     datasets = [d for d in wide.index if d != "average"]
-    part = summary[summary.backbone == backbone].set_index(["dataset", "method"])
+    part = summary[summary.backbone == backbone]
+    header, tagged = column_tags(part, wide.columns)
+    part = part.set_index(["dataset", "method"])
     out = pd.DataFrame(index=wide.index)
     for col in wide.columns:
         cells = []
@@ -74,7 +77,8 @@ def display(
                 ci = iv.score(backbone, d, col)
                 cell = iv.cell(backbone, d, col)
                 why = "" if ci is not None else (cell.why if cell else "")
-                cells.append(score_text(v, r["std"], r["seeds"], ci, show) + _mark(why, anywhere))
+                text = score_text(v, r["std"], r["seeds"], ci, show) + _mark(why, anywhere)
+                cells.append(text + (f" ({tagged[d, col]})" if (d, col) in tagged else ""))
         if "average" in wide.index:
             k = int(wide.loc[datasets, col].notna().sum())
             if k < len(datasets) and cells[-1] != "-":
@@ -82,7 +86,10 @@ def display(
         out[col] = cells
     metric = summary[summary.backbone == backbone].groupby("dataset")["metric"].first()
     out.insert(0, "metric", [metric.get(d, "") if d != "average" else "" for d in out.index])
-    out.columns = ["metric", *[label(c) for c in wide.columns]]
+    out.columns = [
+        "metric",
+        *[label(c) + (f" ({header[c]})" if header.get(c) else "") for c in wide.columns],
+    ]
     out.index.name = "dataset"
     return out
 

@@ -10,6 +10,7 @@ import pandas as pd
 from seabench.errors import SeabenchError
 from seabench.predictions import PredictionStore
 from seabench.report.intervals import NO_PREDICTIONS, NOT_PAIRED, IntervalSettings, _stream
+from seabench.report.seeds import distinct_seeds
 from seabench.report.tables import LABELS, label, prepare
 from seabench.stats.bootstrap import interval, replicates
 from seabench.stats.paired import Delta, dataset_average, paired_delta, seed_average
@@ -40,7 +41,7 @@ def compare_table(
     rows: pd.DataFrame, a: str, b: str, store: PredictionStore | None, settings: IntervalSettings
 ) -> pd.DataFrame:
     """One line per (group, dataset) and an average line per group: A, B, A - B, interval, p."""
-    df = prepare(rows)
+    df = prepare(distinct_seeds(rows)[0])  # each seed once, as in the report's tables
     methods, backbones = set(df["method"]), set(df["backbone"])
     ma, mb = _method_key(a, methods), _method_key(b, methods)
     if ma and mb:

@@ -72,6 +72,7 @@ def csv_text(report: Report) -> str:
         "external",
         "source",
         "selected_on",
+        "tag",
         "probe_seconds",
         "finetune_seconds",
         "ci_low",

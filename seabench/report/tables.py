@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from seabench.errors import SeabenchError
+from seabench.report import budget
 from seabench.report.fewshot import FewShot, fewshot_report, split_fewshot
+from seabench.report.seeds import distinct_seeds, superseded_note
 
 #: must agree inside a cell, or the report refuses
 PROTOCOL_FIELDS = ("selected_on", "val_source", "metric")
@@ -90,6 +92,9 @@ def prepare(rows: pd.DataFrame) -> pd.DataFrame:
     for col in (*PROTOCOL_FIELDS, *VARIANT_FIELDS, "source", "features_key"):
         if col not in df:
             df[col] = None
+    if "seed" not in df:
+        df["seed"] = None
+    df["seed"] = df["seed"].where(df["seed"].notna(), pd.Series(-1 - df.index, df.index))
     df["method"] = df.apply(method_of, axis=1)
     _fixed_apart(df)
     df["dataset_name"] = df["dataset"]
@@ -106,6 +111,7 @@ def prepare(rows: pd.DataFrame) -> pd.DataFrame:
             )
             size = v.image_size.removesuffix(".0")
             df.loc[mask, "dataset"] = f"{d} [split {v.manifest_hash[:6]}, {size} px]"
+    budget.add_budget(df)  # after the split variants: a --subset run is not a budget
     keys = ["backbone", "dataset", "method"]
     for col in PROTOCOL_FIELDS:
         seen = df.groupby(keys)[col].agg(lambda s: sorted(set(map(str, s))))
@@ -129,17 +135,24 @@ def summarise(rows: pd.DataFrame) -> pd.DataFrame:
     agg = df.groupby(["backbone", "dataset", "method"], sort=False).agg(
         test=("test", "mean"),
         std=("test", "std"),
-        seeds=("test", "size"),
+        seeds=("seed", "nunique"),
+        rows=("test", "size"),
         metric=("metric", "first"),
         external=("external", "first"),
         source=("source", "first"),
         probe_seconds=("probe_seconds", "sum"),
         finetune_seconds=("finetune_seconds", "sum"),
         selected_on=("selected_on", "first"),
+        budget=("budget", "first"),
     )
     agg["std"] = agg["std"].fillna(0.0)
     agg["label"] = [label(m) for m in agg.index.get_level_values("method")]
-    return agg.reset_index()
+    agg = agg.reset_index()
+    agg["tag"] = [
+        budget.cell_tag(m, b, s)
+        for m, b, s in zip(agg["method"], agg["budget"], agg["selected_on"], strict=True)
+    ]
+    return agg
 
 
 SUMMARY_COLUMNS = [
@@ -149,13 +162,16 @@ SUMMARY_COLUMNS = [
     "test",
     "std",
     "seeds",
+    "rows",
     "metric",
     "external",
     "source",
     "probe_seconds",
     "finetune_seconds",
     "selected_on",
+    "budget",
     "label",
+    "tag",
 ]
 
 
@@ -191,73 +207,27 @@ def within_margin(summary: pd.DataFrame, backbone: str, margin: float = 1.0) -> 
     """On how many datasets linear+SeA is within ``margin`` points of fine-tuning (or above)."""
     wide = comparison(summary, backbone).drop(index="average", errors="ignore")
     if "gap" not in wide:
-        return {"k": 0, "n": 0, "margin": margin, "datasets": []}
+        return {"k": 0, "n": 0, "margin": margin, "datasets": [], "finetune": ""}
     both = wide["gap"].dropna()
     ok = both[both >= -margin]
-    return {"k": len(ok), "n": len(both), "margin": margin, "datasets": list(map(str, ok.index))}
+    name = budget.finetune_name(summary[summary["backbone"] == backbone], both.index)
+    return {
+        "k": len(ok),
+        "n": len(both),
+        "margin": margin,
+        "datasets": list(map(str, ok.index)),
+        "finetune": name,
+    }
 
 
 def margin_sentence(m: dict) -> str:
     if not m["n"]:
         return "no dataset has both linear+SeA and fine-tuning results yet"
     points = "point" if m["margin"] == 1 else "points"
+    against = f", against {m['finetune']}" if m.get("finetune") else ""
     return (
         f"SeA within {m['margin']:g} {points} of fine-tuning (or above it) on {m['k']} of {m['n']} "
-        f"task{'s' if m['n'] != 1 else ''}"
-    )
-
-
-def cost_table(
-    rows: pd.DataFrame, extraction_seconds: dict[str, float] | None = None
-) -> pd.DataFrame:
-    """Seconds spent per backbone and dataset: extraction (from the cache), probes, fine-tuning."""
-    df = prepare(rows)
-    df = df[~df["external"]]
-    extraction_seconds = extraction_seconds or {}
-    out = []
-    for (b, d), part in df.groupby(["backbone", "dataset"], sort=True):
-        keys = {k for k in part["features_key"].dropna().astype(str) if k}
-        known = [extraction_seconds[k] for k in keys if extraction_seconds.get(k) is not None]
-        probe = part[part["method"] != "finetune"]
-        ft = part[part["method"] == "finetune"]
-        out.append(
-            {
-                "backbone": b,
-                "dataset": d,
-                "extract_s": round(sum(known), 1) if known else None,
-                "probe_s": round(
-                    float(
-                        (
-                            _num(probe, "search_seconds").fillna(0)
-                            + _num(probe, "seconds").fillna(0)
-                        ).sum()
-                    ),
-                    1,
-                )
-                if len(probe)
-                else None,
-                "finetune_s": round(float(_num(ft, "wall_seconds").fillna(0).sum()), 1)
-                if len(ft)
-                else None,
-                "finetune_cpu_s": round(float(_num(ft, "cpu_seconds").fillna(0).sum()), 1)
-                if len(ft)
-                else None,
-                "finetune_gpu_s": round(float(_num(ft, "gpu_seconds").fillna(0).sum()), 1)
-                if len(ft)
-                else None,
-            }
-        )
-    return pd.DataFrame(
-        out,
-        columns=[
-            "backbone",
-            "dataset",
-            "extract_s",
-            "probe_s",
-            "finetune_s",
-            "finetune_cpu_s",
-            "finetune_gpu_s",
-        ],
+        f"task{'s' if m['n'] != 1 else ''}{against}"
     )
 
 
@@ -284,6 +254,8 @@ class Report:
     confidence: float = 0.95
     #: versions, devices, selection protocol, rows counted (``provenance.collect``)
     provenance: dict = field(default_factory=dict)
+    #: rows left out because a later row has the same configuration and seed (seeds.py)
+    superseded: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def margin_line(report: Report, backbone: str) -> str:
@@ -305,16 +277,31 @@ def build_report(
     bootstrap interval (``settings``: an IntervalSettings), else each says why it has none.
     ``skipped``: unreadable lines of the results files (for the provenance block)."""
     from seabench.report import annotate, provenance
+    from seabench.report.cost import cost_table
     from seabench.report.intervals import NO_PREDICTIONS, IntervalSettings, compute
 
     settings = settings or IntervalSettings()
     everything = rows
+    rows, superseded = distinct_seeds(rows)
     rows, few = split_fewshot(rows)
     fewshot = fewshot_report(few) if len(few) else None
+    notes = [superseded_note(superseded)] if len(superseded) else []
     if rows.empty and fewshot is not None:
         empty = pd.DataFrame(columns=SUMMARY_COLUMNS)
         origin = provenance.collect(everything, len(few), skipped)
-        return Report(empty, [], {}, {}, {}, pd.DataFrame(), fewshot=fewshot, provenance=origin)
+        return Report(
+            empty,
+            [],
+            {},
+            {},
+            {},
+            pd.DataFrame(),
+            [],
+            notes,
+            fewshot=fewshot,
+            provenance=origin,
+            superseded=superseded,
+        )
     summary = summarise(rows)
     iv = compute(prepare(rows), predictions, settings)
     backbones = sorted(summary["backbone"].unique())
@@ -344,13 +331,7 @@ def build_report(
         )
         margins[b] = m
     sources = sorted({str(s) for s in summary.loc[summary["external"], "source"].dropna()})
-    notes = []
-    fixed = summary[(summary["method"] == "finetune") & (summary["selected_on"] != "val")]
-    if len(fixed):
-        notes.append(
-            "fine-tune: fixed hyperparameters (not selected on val) for "
-            + ", ".join(sorted(set(fixed["dataset"])))
-        )
+    notes += budget.notes(summary)
     if sources:
         notes.append("(published): numbers copied from the sources below, not measured here")
     pct = f"{100 * settings.confidence:g}%"
@@ -383,5 +364,6 @@ def build_report(
         display_ci=display_ci,
         deltas=annotate.deltas(summary, iv),
         confidence=settings.confidence,
-        provenance=provenance.collect(everything, int(summary["seeds"].sum()) + len(few), skipped),
+        provenance=provenance.collect(everything, int(summary["rows"].sum()) + len(few), skipped),
+        superseded=superseded,
     )
