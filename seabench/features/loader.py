@@ -7,9 +7,12 @@ chunk's numbers do not depend on which other chunks a run computes.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import torch
 from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import default_collate as torch_collate
 
 from seabench.data.base import DatasetAdapter
 
@@ -64,9 +67,58 @@ def batch_positions(sizes: list[int], batch_size: int) -> list[list[int]]:
     return out
 
 
+class ThreadedBatches:
+    """Batches decoded by a pool of ``threads`` threads of this process, one batch at a time.
+
+    PIL releases the GIL while it decodes and resizes, so the pool decodes a batch on every core
+    in the gap between two forward passes (which use every core), where ``DataLoader`` with no
+    workers decodes on one core and worker processes preempt the forward pass's threads.
+    ``prefetch``: decode the next batch while the caller runs the forward pass on this one."""
+
+    def __init__(
+        self,
+        data: Dataset,
+        batches: list[list[int]],
+        collate: Callable | None,
+        threads: int,
+        prefetch: bool = False,
+    ):
+        self.data, self.batches, self.threads = data, batches, threads
+        self.collate = collate or torch_collate
+        self.prefetch = prefetch
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self) -> Iterator:
+        with ThreadPoolExecutor(self.threads, thread_name_prefix="seabench-decode") as pool:
+            if not self.prefetch:
+                for batch in self.batches:
+                    yield self.collate(list(pool.map(self.data.__getitem__, batch)))
+                return
+            ahead: list[Future] | None = None
+            for i in range(len(self.batches)):
+                now = ahead or [pool.submit(self.data.__getitem__, j) for j in self.batches[i]]
+                items = [f.result() for f in now]
+                nxt = self.batches[i + 1] if i + 1 < len(self.batches) else []
+                ahead = [pool.submit(self.data.__getitem__, j) for j in nxt]
+                yield self.collate(items)
+
+
 def make_loader(
-    data: Dataset, batches: list[list[int]], collate, workers: int, pin_memory: bool
-) -> DataLoader:
+    data: Dataset,
+    batches: list[list[int]],
+    collate,
+    workers: int,
+    pin_memory: bool,
+    threads: int | None = None,
+    prefetch: bool = False,
+) -> DataLoader | ThreadedBatches:
+    """``workers`` loader processes, or with none a pool of ``threads`` decoding threads (the
+    forward pass's intra-op threads by default)."""
+    threads = torch.get_num_threads() if threads is None else threads
+    if workers == 0 and threads > 1 and not pin_memory:
+        return ThreadedBatches(data, batches, collate, threads, prefetch)
     return DataLoader(
         data,
         batch_sampler=batches,
