@@ -45,7 +45,8 @@ def default_workers(device: str = "cpu", local_world: int = 1) -> int:
     """Loader processes for this machine.
 
     On a CPU the forward pass needs every core and decoding is a few percent of it, so small
-    machines decode in the main process; a GPU is fed by up to 8 workers per rank (15 workers
+    machines decode in the main process, between forward passes, on a pool of as many threads
+    as the forward pass uses (:class:`ThreadedBatches`); a GPU is fed by up to 8 workers per rank (15 workers
     measured no faster on an H200 with 16 cores: see scripts/bench_extract.py --device cuda).
     """
     cpus = max(1, available_cpus() // max(1, local_world))
