@@ -225,7 +225,7 @@ def jpeg_main(args) -> None:
                 r = extract_features(
                     adapter,
                     backbone,
-                    FeatureCache(Path(tmp) / f"{decode}-{w}-{subset}"),
+                    FeatureCache(Path(tmp) / f"{decode}-{w}-{subset}-{threads}"),
                     image_size=size,
                     batch_size=args.batch_size,
                     device=device,
