@@ -6,6 +6,12 @@ Stages are timed in one process on a sample of the files, each the best of ``--r
 per image over the forward pass's: what the stage would add to each image if nothing overlapped.
 The end-to-end extraction is the real ``extract_features`` over the whole set, bracketed by
 forward-only passes (their mean is the reference), once per loader worker count asked for.
+The forward-only reference runs whole batches of ``--batch-size``, as extraction does.
+
+On a CPU the forward pass keeps every core busy, so decoding cannot overlap it without slowing
+it: extraction costs forward + loader time per batch, and the ratio's ceiling, printed beside
+it, is forward / (forward + loader) with the loader timed alone (on 1 thread, and on the pool of
+torch's thread count that extraction uses when it has no loader workers).
 """
 
 from __future__ import annotations
