@@ -44,12 +44,11 @@ def images(tmp_path_factory):
     return ManifestImages(adapter, items, transform, resize_side(tcfg))
 
 
-@pytest.mark.parametrize("prefetch", [False, True])
-def test_threaded_batches_are_the_dataloader_batches(images, prefetch):
+def test_threaded_batches_are_the_dataloader_batches(images):
     batches = batch_positions([6, 5, 3], 4)  # batches never cross a chunk: 4+2, 4+1, 3
     assert [len(b) for b in batches] == [4, 2, 4, 1, 3]
     expected = list(DataLoader(images, batch_sampler=batches, num_workers=0))
-    got = list(ThreadedBatches(images, batches, None, threads=3, prefetch=prefetch))
+    got = list(ThreadedBatches(images, batches, None, threads=3))
     assert len(got) == len(expected) == 5
     for a, b in zip(got, expected, strict=True):
         assert a.dtype == torch.uint8 and torch.equal(a, b)

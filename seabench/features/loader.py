@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -46,8 +46,9 @@ def default_workers(device: str = "cpu", local_world: int = 1) -> int:
 
     On a CPU the forward pass needs every core and decoding is a few percent of it, so small
     machines decode in the main process, between forward passes, on a pool of as many threads
-    as the forward pass uses (:class:`ThreadedBatches`); a GPU is fed by up to 8 workers per rank (15 workers
-    measured no faster on an H200 with 16 cores: see scripts/bench_extract.py --device cuda).
+    as the forward pass uses (:class:`ThreadedBatches`); a GPU is fed by up to 8 workers per
+    rank (15 workers measured no faster on an H200 with 16 cores: see scripts/bench_extract.py
+    --device cuda).
     """
     cpus = max(1, available_cpus() // max(1, local_world))
     if cpus <= 2:
@@ -73,37 +74,23 @@ class ThreadedBatches:
 
     PIL releases the GIL while it decodes and resizes, so the pool decodes a batch on every core
     in the gap between two forward passes (which use every core), where ``DataLoader`` with no
-    workers decodes on one core and worker processes preempt the forward pass's threads.
-    ``prefetch``: decode the next batch while the caller runs the forward pass on this one."""
+    workers decodes on one core and worker processes preempt the forward pass's threads.  (On a
+    shared 2-core machine, decoding the next batch while the forward pass ran measured no faster:
+    the threads compete with the forward pass's own.)"""
 
     def __init__(
-        self,
-        data: Dataset,
-        batches: list[list[int]],
-        collate: Callable | None,
-        threads: int,
-        prefetch: bool = False,
+        self, data: Dataset, batches: list[list[int]], collate: Callable | None, threads: int
     ):
         self.data, self.batches, self.threads = data, batches, threads
         self.collate = collate or torch_collate
-        self.prefetch = prefetch
 
     def __len__(self) -> int:
         return len(self.batches)
 
     def __iter__(self) -> Iterator:
         with ThreadPoolExecutor(self.threads, thread_name_prefix="seabench-decode") as pool:
-            if not self.prefetch:
-                for batch in self.batches:
-                    yield self.collate(list(pool.map(self.data.__getitem__, batch)))
-                return
-            ahead: list[Future] | None = None
-            for i in range(len(self.batches)):
-                now = ahead or [pool.submit(self.data.__getitem__, j) for j in self.batches[i]]
-                items = [f.result() for f in now]
-                nxt = self.batches[i + 1] if i + 1 < len(self.batches) else []
-                ahead = [pool.submit(self.data.__getitem__, j) for j in nxt]
-                yield self.collate(items)
+            for batch in self.batches:
+                yield self.collate(list(pool.map(self.data.__getitem__, batch)))
 
 
 def make_loader(
@@ -113,13 +100,12 @@ def make_loader(
     workers: int,
     pin_memory: bool,
     threads: int | None = None,
-    prefetch: bool = False,
 ) -> DataLoader | ThreadedBatches:
     """``workers`` loader processes, or with none a pool of ``threads`` decoding threads (the
     forward pass's intra-op threads by default)."""
     threads = torch.get_num_threads() if threads is None else threads
     if workers == 0 and threads > 1 and not pin_memory:
-        return ThreadedBatches(data, batches, collate, threads, prefetch)
+        return ThreadedBatches(data, batches, collate, threads)
     return DataLoader(
         data,
         batch_sampler=batches,
