@@ -106,7 +106,7 @@ def main() -> None:
     if args.quick:  # `make bench`: short settings; options given explicitly still win
         args = ap.parse_args([*QUICK, *sys.argv[1:]])
     if args.jpeg:
-        from bench_jpeg import jpeg_main
+        from jpeg_stages import jpeg_main
 
         args.images = args.images or 2000
         return jpeg_main(args)

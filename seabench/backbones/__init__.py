@@ -6,23 +6,17 @@ The names are resolved lazily, so ``seabench.backbones.layouts`` (and the CLI's 
 
 from __future__ import annotations
 
-import importlib
+from seabench._lazy import lazy_exports
 
-_EXPORTS = {
-    "Backbone": "seabench.backbones.base",
-    "FORMATS": "seabench.backbones.layouts",
-    "LAYOUTS": "seabench.backbones.layouts",
-    "describe_layouts": "seabench.backbones.layouts",
-    "OFFLINE": "seabench.backbones.registry",
-    "create_backbone": "seabench.backbones.registry",
-    "offline_backbones": "seabench.backbones.registry",
-}
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-__all__ = sorted(_EXPORTS)
+__getattr__, __all__ = lazy_exports(
+    __name__,
+    {
+        "Backbone": "seabench.backbones.base",
+        "FORMATS": "seabench.backbones.layouts",
+        "LAYOUTS": "seabench.backbones.layouts",
+        "describe_layouts": "seabench.backbones.layouts",
+        "OFFLINE": "seabench.backbones.registry",
+        "create_backbone": "seabench.backbones.registry",
+        "offline_backbones": "seabench.backbones.registry",
+    },
+)

@@ -6,22 +6,16 @@ not import torch.
 
 from __future__ import annotations
 
-import importlib
+from seabench._lazy import lazy_exports
 
-_EXPORTS = {
-    "CacheEntry": "seabench.features.cache",
-    "CorruptEntry": "seabench.features.cache",
-    "FeatureCache": "seabench.features.cache",
-    "ExtractResult": "seabench.features.extract",
-    "extract_features": "seabench.features.extract",
-    "plan_key": "seabench.features.extract",
-}
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-__all__ = sorted(_EXPORTS)
+__getattr__, __all__ = lazy_exports(
+    __name__,
+    {
+        "CacheEntry": "seabench.features.cache",
+        "CorruptEntry": "seabench.features.cache",
+        "FeatureCache": "seabench.features.cache",
+        "ExtractResult": "seabench.features.extract",
+        "extract_features": "seabench.features.extract",
+        "plan_key": "seabench.features.extract",
+    },
+)

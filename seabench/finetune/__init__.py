@@ -6,20 +6,14 @@ table) loads without torch.
 
 from __future__ import annotations
 
-import importlib
+from seabench._lazy import lazy_exports
 
-_EXPORTS = {
-    "GRIDS": "seabench.finetune.options",
-    "FinetuneOptions": "seabench.finetune.options",
-    "finetune_cell": "seabench.finetune.protocol",
-    "run_finetune": "seabench.finetune.protocol",
-}
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-__all__ = sorted(_EXPORTS)
+__getattr__, __all__ = lazy_exports(
+    __name__,
+    {
+        "GRIDS": "seabench.finetune.options",
+        "FinetuneOptions": "seabench.finetune.options",
+        "finetune_cell": "seabench.finetune.protocol",
+        "run_finetune": "seabench.finetune.protocol",
+    },
+)
