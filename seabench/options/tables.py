@@ -1,118 +1,21 @@
-"""The option specs, one table per command / recipe table (see ``seabench.options``)."""
+"""The commands' option tables (extract, probe, finetune, report); see ``seabench.options``."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
+from seabench.options.common import (
+    BATCH_SIZE,
+    CROP_PCT,
+    DEVICE,
+    IMAGE_SIZE,
+    LR,
+    MOMENTUM,
+    SUBSET,
+    WD,
+    WORKERS,
+)
 from seabench.options.spec import Spec, table
-
-# -- shared by several commands and tables ------------------------------------------------------
-
-HOME = Spec(
-    "home",
-    "path",
-    "Where features/, results/ and reports/ live (env SEABENCH_HOME).",
-    "a folder for features/, results/ and reports/ (created if missing)",
-    "./seabench-home",
-)
-DATASET = Spec(
-    "dataset",
-    "str",
-    "Dataset name (see `seabench datasets`).",
-    "a dataset name (see `seabench datasets`)",
-    "mnist5k",
-)
-BACKBONE = Spec(
-    "backbone",
-    "str",
-    "Offline, timm or torchvision name, hf-hub:ORG/NAME, open_clip:ARCH/PRETRAINED or "
-    "hf:ORG/NAME (see `seabench backbones`).",
-    "a backbone name (see `seabench backbones`: timm, torchvision, hf-hub:, open_clip:, hf:)",
-    "efficientnet_lite0",
-)
-SEEDS = Spec(
-    "seeds",
-    "int",
-    "Number of seeds (0, 1, ..., N-1).",
-    "how many seeds to run",
-    "3",
-    min=1,
-    max=1000,
-)
-DEVICE = Spec(
-    "device",
-    "device",
-    "cpu, cuda, cuda:1 ...; default: cuda if available.",
-    "a torch device",
-    "cpu",
-)
-IMAGE_SIZE = Spec(
-    "image_size",
-    "int",
-    "Crop size; default: the backbone's own (224 for most).",
-    "a crop size in pixels",
-    "224",
-    min=16,
-    max=1024,
-)
-CROP_PCT = Spec(
-    "crop_pct",
-    "float",
-    "Resize to size / crop-pct before the centre crop; default: the backbone's.",
-    "the centre crop's fraction of the resized image",
-    "0.875",
-    min=0.1,
-    max=1.0,
-)
-SUBSET = Spec(
-    "subset",
-    "int",
-    "Only the first N items of each split (a smoke test; its own cache entry).",
-    "a number of items per split",
-    "200",
-    min=1,
-)
-WORKERS = Spec(
-    "workers",
-    "int",
-    "Data-loading processes; default: sized to the machine.",
-    "a number of data-loading processes",
-    "4",
-    min=0,
-    max=256,
-)
-BATCH_SIZE = Spec("batch_size", "int", "Batch size.", "a batch size", "64", min=1)
-LR = Spec(
-    "lr",
-    "float",
-    "Learning rate.",
-    "a positive learning rate",
-    "0.1",
-    min=0,
-    max=100,
-    min_open=True,
-)
-WD = Spec("wd", "float", "Weight decay.", "a non-negative weight decay", "1e-6", min=0, max=100)
-MOMENTUM = Spec(
-    "momentum",
-    "float",
-    "SGD momentum.",
-    "a momentum below 1",
-    "0.9",
-    min=0,
-    max=1,
-    max_open=True,
-)
-
-#: CLI only for now: a recipe's rows are matched by backbone name, which --layers changes
-LAYERS = Spec(
-    "layers",
-    "str",
-    "Blocks to read (ViTs) or stages (CNNs): last1 (default), lastK, or 0-based N,M,...; "
-    "concatenated. --layers last4 --pooling cls+avg is DINOv2's linear-eval feature.",
-    "last1, lastK or 0-based block indices N,M,...",
-    "last4",
-)
 
 # -- seabench extract / recipe [extract] --------------------------------------------------------
 
@@ -413,75 +316,4 @@ REPORT = table(
         min=0,
         max=100,
     ),
-)
-
-
-def _recipe_methods() -> tuple[str, ...]:
-    return (*_probe_methods(), *(m for m in _solvers() if m != "sgd"), "finetune")
-
-
-#: a recipe's [fewshot] table: few-shot probes on the same features
-FEWSHOT = table(
-    Spec(
-        "shots",
-        "int",
-        "Training images per class of each few-shot probe.",
-        "images per class",
-        "1, 4, 16",
-        min=1,
-        max=100_000,
-        shape="list",
-    ),
-    Spec("draws", "int", "Random draws per shots value.", "draws", "3", min=1, max=1000),
-    Spec(
-        "methods",
-        "choice",
-        "Probe methods of the few-shot runs (default: the recipe's probe methods).",
-        "probe methods",
-        "sea",
-        choices=lambda: tuple(m for m in _recipe_methods() if m != "finetune"),
-        shape="list",
-    ),
-    Spec(
-        "val_shots",
-        "int",
-        "Val images per class drawn from the validation split (default min(shots, 4)).",
-        "images per class",
-        "4",
-        min=1,
-        max=100_000,
-    ),
-)
-
-
-#: the recipe's top-level keys that are options (the others: backbones, datasets, vars, ...)
-RECIPE = table(
-    SEEDS,
-    replace(AUG, name="augs", choices=_recipe_methods, shape="list"),
-    replace(DATASET, name="datasets", shape="list"),
-    Spec("data_root", "str", "Folder holding the datasets.", "a folder", "data"),
-    Spec("description", "str", "What the recipe is for.", "a sentence", "my grid"),
-)
-
-
-def _weight_formats() -> tuple[str, ...]:
-    from seabench.backbones.layouts import FORMATS
-
-    return tuple(FORMATS)
-
-
-#: keys of a backbone table in a recipe's ``backbones`` list
-BACKBONE_TABLE = table(
-    replace(BACKBONE, name="name", hint="the backbone's name in the results"),
-    replace(BACKBONE, name="arch"),
-    Spec("weights", "path", "Checkpoint file to load.", "a checkpoint file", "ckpt/swav.pth"),
-    Spec(
-        "format",
-        "choice",
-        "Layout of weights (see `seabench backbones`).",
-        "a checkpoint layout",
-        "auto",
-        choices=_weight_formats,
-    ),
-    EXTRACT["pooling"],
 )
