@@ -266,3 +266,23 @@ def test_chunk_files_hold_their_key_and_checksum(home, mnist, lite0):
     assert read_chunk(path, "k2", 5) is None  # another key's chunk
     assert read_chunk(path, "k1", 4) is None  # another chunking
     assert set(load_file(str(path))) == {"x"}
+
+
+def test_a_torchvision_only_name_is_found_under_either_spelling(home, mnist):
+    """`regnet_y_400mf` and `torchvision:regnet_y_400mf` are one model and one cache key."""
+    from seabench.backbones.names import spellings
+    from seabench.backbones.torchvision_models import create_torchvision
+
+    assert spellings("resnet50") == {"resnet50"}  # bare, it is timm's: never merged
+    assert spellings("torchvision:resnet50") == {"torchvision:resnet50"}
+    assert spellings("torchvision:regnet_y_400mf:IMAGENET1K_V2") == {
+        "torchvision:regnet_y_400mf:IMAGENET1K_V2"
+    }
+    bare = create_torchvision("regnet_y_400mf", pretrained=False)
+    prefixed = dataclasses.replace(bare, name="torchvision:regnet_y_400mf")
+    cache = FeatureCache(home.features)
+    first = extract_features(mnist, bare, cache, **SMALL)
+    again = extract_features(mnist, prefixed, cache, **SMALL)
+    assert again.cached and again.entry.key == first.entry.key
+    for name in ("regnet_y_400mf", "torchvision:regnet_y_400mf"):
+        assert cache.find("mnist5k", name).key == first.entry.key

@@ -147,6 +147,18 @@ def torchvision_knows(arch: str) -> bool:
     return f"torchvision:{arch}" in (saved_names() or ())
 
 
+def spellings(name: str) -> frozenset[str]:
+    """The names that select the same model and weights as ``name``: a torchvision-only
+    architecture is also ``torchvision:ARCH`` (one cache key), so features extracted under one
+    spelling are found under the other.  A name timm also has is timm's when bare: never merged.
+    """
+    _, timm_tags, tv = shipped()
+    arch = name.removeprefix("torchvision:")
+    if ":" in arch or "." in arch or arch not in tv or arch in timm_tags:
+        return frozenset({name})
+    return frozenset({arch, f"torchvision:{arch}"})
+
+
 def _suggest(name: str) -> str:
     _, timm_tags, tv = shipped()
     arch, _, tag = name.partition(".")

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 from filelock import FileLock, Timeout
 
 from seabench._io import atomic_write_json, canonical_json, file_sha256
+from seabench.backbones.names import spellings
 from seabench.data.splits import SPLITS, SplitManifest
 from seabench.errors import DataNotFoundError, SeabenchError
 
@@ -306,11 +307,12 @@ class FeatureCache:
         and dataset, and a multi-view probe never a single-view one.
         """
         entries, broken = self.scan()
+        names = spellings(backbone)
         found = [
             e
             for e in entries
             if e.dataset == dataset
-            and e.backbone == backbone
+            and e.backbone in names
             and (views is None or e.views == views or (views == MULTI and e.views != "none"))
             and all(e.meta["inputs"]["transform"].get(k) == v for k, v in match.items())
         ]
