@@ -27,8 +27,8 @@ from seabench.backbones.layers import (
     is_native,
     layers_label,
     readout_dim,
-    readout_name,
     resolve_layers,
+    with_readout,
 )
 from seabench.errors import SeabenchError
 
@@ -184,16 +184,9 @@ def create_hf(name: str, *, layers: str | None = None, pooling: str | None = Non
         module = ReadoutFeatures(tokens, indices, pooled)
         dim = readout_dim(width, indices, pooled)
     identity["pooling"] = pooled
-    display = name
-    if not is_native(indices, count, pooling):
-        identity["layers"] = indices
-        display = readout_name(name, layers_label(indices, count), pooled)
-    return Backbone(
-        name=display,
-        model=module.eval(),
-        data_config=data_config,
-        dim=dim,
-        identity=identity,
-        source="hf",
-        weights_tag=snap.identity,
+    backbone = Backbone(
+        name, module.eval(), data_config, dim, identity, source="hf", weights_tag=snap.identity
     )
+    if is_native(indices, count, pooling):
+        return backbone
+    return with_readout(backbone, module, dim, indices, pooled, layers_label(indices, count))

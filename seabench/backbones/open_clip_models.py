@@ -31,8 +31,8 @@ from seabench.backbones.layers import (
     is_native,
     layers_label,
     readout_dim,
-    readout_name,
     resolve_layers,
+    with_readout,
 )
 from seabench.errors import SeabenchError
 
@@ -217,16 +217,9 @@ def create_open_clip(
         check_token_pooling(pooled, tokens.has_cls, name)
         module, dim = ReadoutFeatures(tokens, indices, pooled), readout_dim(width, indices, pooled)
     identity["pooling"] = pooled
-    display = name
-    if not is_native(indices, count, pooling):
-        identity["layers"] = indices
-        display = readout_name(name, layers_label(indices, count), pooled)
-    return Backbone(
-        name=display,
-        model=module.eval(),
-        data_config=data_config,
-        dim=dim,
-        identity=identity,
-        source="open_clip",
-        weights_tag=weights,
+    backbone = Backbone(
+        name, module.eval(), data_config, dim, identity, source="open_clip", weights_tag=weights
     )
+    if is_native(indices, count, pooling):
+        return backbone
+    return with_readout(backbone, module, dim, indices, pooled, layers_label(indices, count))
