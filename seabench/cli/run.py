@@ -53,7 +53,9 @@ def run(recipe, dry_run, home):
         markup=False,
     )
     if dry_run:
-        for line in recipe_run.plan_recipe(r, h):
+        from seabench.recipe_plan import plan_recipe
+
+        for line in plan_recipe(r, h):
             click.echo(line)
         return
     with progress_bar(transient=True) as bar:
