@@ -133,6 +133,17 @@ def test_cli_report_wide_and_skipped_lines(tmp_path):
     assert "delta (SeA-linear)" in wide.output
 
 
+def test_piped_report_fits_columns_when_set(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    ResultsStore(home / "results").append(rows_for([LONG, "cifar10"]).to_dict("records"))
+    args = ["report", "--home", str(home), "--format", "json", "--out", str(tmp_path / "o")]
+    monkeypatch.setenv("COLUMNS", "90")  # a log or pipe that says its width
+    piped = CliRunner().invoke(cli, args)
+    assert piped.exit_code == 0, piped.output
+    assert max(len(ln) for ln in piped.output.splitlines()) <= 90
+    assert "…" not in piped.output
+
+
 def test_break_name_keeps_path_components_whole():
     broken = break_name(LONG, 20)
     assert broken.replace("\n", "") == LONG

@@ -39,9 +39,13 @@ def _choice(row: dict) -> str:
 
 
 def table_console() -> Console:
-    """stdout for tables: the terminal's width, or 160 columns in logs and pipes (not 80)."""
+    """stdout for tables: the terminal's width; in logs and pipes ``COLUMNS`` if set, else 160
+    columns (not rich's 80)."""
     out = Console()
-    return out if out.is_terminal else Console(width=160)
+    if out.is_terminal:
+        return out
+    columns = os.environ.get("COLUMNS", "")
+    return Console(width=int(columns) if columns.isdigit() and int(columns) > 0 else 160)
 
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
