@@ -7,6 +7,7 @@ import io
 import json
 import re
 import shutil
+import time
 
 from click.testing import CliRunner
 from rich.console import Console
@@ -39,6 +40,27 @@ def test_piped_progress_prints_every_tenth_with_elapsed_and_left():
     assert "10/100 (10%)" in lines[1] and "elapsed" in lines[1] and "left" in lines[1]
     assert lines[-1].startswith("search sea (30 configs, seed 0): 100/100 (100%)")
     assert lines[-1].endswith("done")
+
+
+def test_a_split_announced_early_times_itself_from_when_its_work_began(monkeypatch):
+    """Extraction announces every split at the start; val waits while train runs, and its rate
+    and estimate must not count that wait (they read '~21 min left, 1 img/s' for a 1 min job)."""
+    clock = [time.monotonic()]  # a task's creation time is read from the real clock
+    monkeypatch.setattr("seabench.cli.progress.time.monotonic", lambda: clock[0])
+
+    def run(console):
+        with LineProgress(console, every=3600) as bar:
+            train = bar.add_task("extract train", total=100)
+            val = bar.add_task("extract val", total=100)
+            for _ in range(10):  # train: 10 images/s for 10 s
+                clock[0] += 1.0
+                bar.update(train, advance=10)
+            for _ in range(5):  # then val at the same rate
+                clock[0] += 1.0
+                bar.update(val, advance=10)
+
+    val_lines = [ln for ln in lines_of(run) if ln.startswith("extract val: 10/")]
+    assert val_lines == ["extract val: 10/100 (10%), 1 s elapsed, ~9 s left"]
 
 
 def test_piped_progress_also_prints_on_a_timer():

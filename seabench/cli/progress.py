@@ -49,6 +49,10 @@ class LineTask:
     last_decile: int = 0
     start_completed: float = 0.0
     finished: bool = False
+    #: whether the count has moved yet: a task announced early (a split waiting its turn) starts
+    #: its clock when work on it can have begun, not when it was announced
+    moved: bool = False
+    last_seen: float = field(default_factory=time.monotonic)
 
     @property
     def elapsed(self) -> float:
@@ -70,6 +74,7 @@ class LineProgress:
         self.console = console
         self.every = self.every if every is None else every
         self.tasks: list[LineTask] = []
+        self._last_event: tuple[int, float] | None = None  # (task, time) of the latest update
 
     def __enter__(self) -> LineProgress:
         return self
@@ -100,6 +105,7 @@ class LineProgress:
         **kw,
     ) -> None:
         task = self._task(task_id)
+        now = time.monotonic()
         if total is not None:
             task.total = total
         if completed is not None:
@@ -107,6 +113,14 @@ class LineProgress:
         if advance:
             task.completed += advance
         task.fields.update(kw)
+        if not task.moved and task.completed > task.start_completed:
+            task.moved = True  # work began after this task's last quiet update and anyone else's
+            other = (
+                self._last_event[1] if self._last_event and self._last_event[0] != task.id else 0
+            )
+            task.started = max(task.started, task.last_seen, other)
+        task.last_seen = now
+        self._last_event = (task.id, now)
         if task.finished:
             return
         if task.total and task.completed >= task.total:
@@ -114,7 +128,6 @@ class LineProgress:
             self._line(task, "done")
             return
         decile = int(10 * task.completed / task.total) if task.total else 0
-        now = time.monotonic()
         if decile > task.last_decile or now - task.last_line >= self.every:
             task.last_decile = max(decile, task.last_decile)
             self._line(task)
