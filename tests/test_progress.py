@@ -63,6 +63,20 @@ def test_a_split_announced_early_times_itself_from_when_its_work_began(monkeypat
     assert val_lines == ["extract val: 10/100 (10%), 1 s elapsed, ~9 s left"]
 
 
+def test_terminal_split_bars_start_their_clocks_when_their_split_moves():
+    from seabench.cli._common import extract_callback
+
+    with Progress(disable=True) as bar:
+        update = extract_callback(bar)
+        for split in ("train", "val", "test"):
+            update(split, 0, 100)  # extraction announces every split first
+        update("train", 50, 100)
+        train, val, _ = bar.tasks
+        assert train.started and not val.started  # val's elapsed does not count train's time
+        update("val", 20, 100)
+        assert val.started and val.completed == 20
+
+
 def test_piped_progress_also_prints_on_a_timer():
     def run(console):
         with LineProgress(console, every=0.0) as bar:

@@ -173,9 +173,13 @@ def extract_callback(bar: Progress):
     tasks: dict[str, int] = {}
 
     def update(split: str, done: int, total: int) -> None:
-        if split not in tasks:
-            tasks[split] = bar.add_task(f"extract {split}", total=total, completed=done, rate="")
+        if split not in tasks:  # every split is announced at the start; its clock starts later
+            tasks[split] = bar.add_task(
+                f"extract {split}", total=total, completed=done, rate="", start=False
+            )
         task = bar.tasks[[t.id for t in bar.tasks].index(tasks[split])]
+        if not task.started and done > task.completed:
+            bar.start_task(tasks[split])
         bar.update(
             tasks[split], completed=done, rate=f"{task.speed:.0f} img/s" if task.speed else ""
         )

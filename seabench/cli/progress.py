@@ -44,7 +44,7 @@ class LineTask:
     total: float | None
     completed: float = 0.0
     fields: dict = field(default_factory=dict)
-    started: float = field(default_factory=time.monotonic)
+    start_time: float = field(default_factory=time.monotonic)
     last_line: float = field(default_factory=time.monotonic)
     last_decile: int = 0
     start_completed: float = 0.0
@@ -55,8 +55,13 @@ class LineTask:
     last_seen: float = field(default_factory=time.monotonic)
 
     @property
+    def started(self) -> bool:
+        """As rich's: a line task's clock runs from its first move (see ``update``)."""
+        return True
+
+    @property
     def elapsed(self) -> float:
-        return time.monotonic() - self.started
+        return time.monotonic() - self.start_time
 
     @property
     def speed(self) -> float | None:
@@ -85,12 +90,22 @@ class LineProgress:
     def _task(self, task_id: int) -> LineTask:
         return next(t for t in self.tasks if t.id == task_id)
 
-    def add_task(self, description: str, total: float | None = None, completed: float = 0, **kw):
+    def add_task(
+        self,
+        description: str,
+        total: float | None = None,
+        completed: float = 0,
+        start: bool = True,
+        **kw,
+    ):
         task = LineTask(len(self.tasks), description, total, completed, dict(kw))
         task.start_completed = completed
         self.tasks.append(task)
         self._line(task, "started")
         return task.id
+
+    def start_task(self, task_id: int) -> None:
+        """Rich's: a task added with ``start=False`` starts its clock (here: at its first move)."""
 
     def advance(self, task_id: int, advance: float = 1) -> None:
         self.update(task_id, advance=advance)
@@ -118,7 +133,7 @@ class LineProgress:
             other = (
                 self._last_event[1] if self._last_event and self._last_event[0] != task.id else 0
             )
-            task.started = max(task.started, task.last_seen, other)
+            task.start_time = max(task.start_time, task.last_seen, other)
         task.last_seen = now
         self._last_event = (task.id, now)
         if task.finished:
