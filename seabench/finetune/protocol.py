@@ -259,7 +259,8 @@ def _finished_run(done: Path, preds: Path | None, log: Callable[[str], None] | N
             load_file(str(preds))
     except (OSError, ValueError, UnicodeDecodeError, SafetensorError) as exc:
         if log:
-            log(f"{done.name} is damaged ({exc}); running {done.name[:-10]} again")
+            run = done.name.removesuffix(".done.json")
+            log(f"{done.name} is damaged ({exc}); running {run} again")
         done.unlink(missing_ok=True)
         if preds is not None:
             preds.unlink(missing_ok=True)

@@ -1,11 +1,20 @@
 """The cost table: seconds spent per backbone and dataset on extraction, probes and fine-tuning,
-over the rows the report counts (each configuration and seed once)."""
+over the rows the report counts (each configuration and seed once), and its cells as text for
+every renderer."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from seabench.report.tables import _num, prepare
+from seabench.report.tables import Report, _num, prepare
+
+COST_LABELS = {
+    "extract_s": "extraction s",
+    "probe_s": "probe search s",
+    "finetune_s": "fine-tune s",
+    "finetune_cpu_s": "fine-tune CPU s",
+    "finetune_gpu_s": "fine-tune GPU s",
+}
 
 
 def cost_table(
@@ -60,3 +69,11 @@ def cost_table(
             "finetune_gpu_s",
         ],
     )
+
+
+def cost_display(report: Report) -> pd.DataFrame:
+    """Seconds with one decimal, ``-`` where nothing was spent or measured (readable headers)."""
+    cost = report.cost.copy()
+    for col in COST_LABELS:
+        cost[col] = cost[col].map(lambda v: "-" if v is None or pd.isna(v) else f"{v:.1f}")
+    return cost.rename(columns=COST_LABELS)

@@ -11,7 +11,7 @@ import pandas as pd
 from seabench._io import atomic_write_text
 from seabench.errors import SeabenchError
 from seabench.report import fewshot
-from seabench.report.costs import cost_display
+from seabench.report.cost import cost_display
 from seabench.report.provenance import lines as provenance_lines
 from seabench.report.render_html import html_text
 from seabench.report.render_latex import latex

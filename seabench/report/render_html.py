@@ -11,7 +11,7 @@ import html
 import pandas as pd
 
 from seabench.report import fewshot
-from seabench.report.costs import cost_display
+from seabench.report.cost import cost_display
 from seabench.report.provenance import lines as provenance_lines
 from seabench.report.tables import Report, margin_line
 

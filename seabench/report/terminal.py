@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from seabench.report import fewshot
-from seabench.report.costs import cost_display
+from seabench.report.cost import cost_display
 from seabench.report.names import break_name
 from seabench.report.tables import Report, margin_line
 
