@@ -15,11 +15,16 @@ import argparse
 import hashlib
 import io
 import re
+import warnings
 import zipfile
 import zlib
 from pathlib import Path
 
+from seabench.backbones.pickle_scan import refused_globals
 from seabench.errors import DataNotFoundError, SeabenchError
+
+#: allowed beside tensors and containers: DINO and others store their arguments beside weights
+SAFE_GLOBALS = [argparse.Namespace]
 
 _ZIP_MAGIC = b"PK\x03\x04"
 
@@ -75,28 +80,59 @@ def load_bytes(data: bytes, path: Path) -> dict:
             "a pickle) nor .safetensors; pass the checkpoint file itself"
         )
     try:
-        with torch.serialization.safe_globals([argparse.Namespace]):
+        with torch.serialization.safe_globals(SAFE_GLOBALS), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "Detected pickle protocol 4": said below if fatal
             obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001  (torch raises many types for bad files)
-        text = str(exc)
-        refused = re.search(r"Unsupported global: GLOBAL (\S+)", text)
-        if refused:
-            raise SeabenchError(
-                f"{path} contains a pickled object ({refused.group(1)}), refused because "
-                "unpickling it could run code; save a plain state dict "
-                "(torch.save(model.state_dict(), ...)) or .safetensors"
-            ) from None
-        detail = re.search(r"WeightsUnpickler error:\s*(.+?)\s*(\n\n|$)", text, re.S)
-        why = (detail.group(1) if detail else (text.strip().splitlines() or [""])[0]) or (
-            type(exc).__name__
-        )
-        raise damaged(path, f"its contents cannot be unpickled: {why.strip()}") from None
+        raise _refusal(data, path, str(exc)) from None
     if not isinstance(obj, dict):
         raise SeabenchError(
             f"{path} holds a {type(obj).__name__}, not a state dict; "
             "save model.state_dict() rather than the model"
         )
     return obj
+
+
+def _allowed_globals() -> set[str]:
+    """The globals torch's weights-only loader rebuilds (with seabench's few additions)."""
+    import torch
+
+    allowed = {f"{g.__module__}.{g.__qualname__}" for g in SAFE_GLOBALS}
+    try:  # torch keeps its allowlist private; without it only the additions are known
+        from torch import _weights_only_unpickler as unpickler
+
+        with torch.serialization.safe_globals(SAFE_GLOBALS):
+            allowed |= set(unpickler._get_allowed_globals())
+            allowed |= set(unpickler._get_user_allowed_globals())
+    except (ImportError, AttributeError):
+        pass
+    return allowed
+
+
+def _refusal(data: bytes, path: Path, text: str) -> SeabenchError:
+    """Why the weights-only load failed, in one line: a hostile object named, an unreadable
+    protocol said, else damaged.  Never PyTorch's advice to load with ``weights_only=False``."""
+    try:
+        refused, protocol = refused_globals(data, _allowed_globals())
+    except Exception:  # noqa: BLE001  (broken opcodes: the pickle itself is damaged)
+        refused, protocol = [], 0
+    said = re.search(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) (\S+)", text)
+    if said and not refused:
+        refused = [said.group(1)]
+    if refused:
+        return SeabenchError(
+            f"{path} contains pickled objects ({', '.join(refused[:3])}), refused because "
+            "unpickling them could run code; nothing was run; save a plain state dict "
+            "(torch.save(model.state_dict(), ...)) or .safetensors"
+        )
+    if protocol > 2 and "Unsupported operand" in text:
+        return SeabenchError(
+            f"{path} was pickled with protocol {protocol}, which PyTorch's weights-only loader "
+            "cannot read; save it again with torch.save's default protocol or as .safetensors"
+        )
+    detail = re.search(r"WeightsUnpickler error:\s*(.+?)\s*(\n\n|$)", text, re.S)
+    why = (detail.group(1) if detail else (text.strip().splitlines() or [""])[0]) or "unreadable"
+    return damaged(path, f"its contents cannot be unpickled: {why.strip()}")
 
 
 def read_checkpoint_hashed(path: str | Path) -> tuple[dict, str]:
