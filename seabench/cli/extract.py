@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 import click
-from rich.markup import escape
 
 from seabench import options
 from seabench.cli._common import (
@@ -109,7 +108,7 @@ def extract(
     e = result.entry
     ident = e.meta["inputs"]["backbone"]
     err.print(
-        f"backbone {escape(e.backbone)}: layout {ident.get('layout')}, pooling "
+        f"backbone {e.backbone}: layout {ident.get('layout')}, pooling "
         f"{ident.get('pooling')}"
         + (f", layers {ident['layers']}" if "layers" in ident else "")
         + (f", weights sha256 {ident['weights_sha256'][:12]}" if "weights_sha256" in ident else ""),
