@@ -4,7 +4,8 @@ The hostile files are the classic ones: a pickled call of ``os.system`` (whose m
 weights-only loader blocks outright, in words other than its "Unsupported global"), written by
 ``torch.save`` with its default protocol, with protocol 4 (``STACK_GLOBAL``), and in the legacy
 non-zip format.  None may be called "damaged", and none may pass on PyTorch's advice to retry
-with ``weights_only=False``.
+with ``weights_only=False``.  SimCLR v2's selective-kernel ResNets have no architecture here and
+are refused as what they are (their stem's first 3 x 3 conv is not a CIFAR stem).
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
+from torch import nn
 
+from seabench.backbones import create_backbone
 from seabench.backbones.checkpoint_io import read_checkpoint
 from seabench.cli import cli
 from seabench.errors import SeabenchError
@@ -71,3 +74,86 @@ def test_extract_refuses_the_hostile_file_with_one_line_and_exit_2(tmp_path):
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "system" in lines[0] and "weights_only" not in lines[0]
     assert not marker.exists()
+
+
+# ---- SimCLR v2's selective-kernel ResNets (Separius/SimCLRv2-Pytorch r50_1x_sk1.pth) ----------
+def _bn_relu(c: int, relu: bool = True) -> nn.Sequential:
+    return nn.Sequential(nn.BatchNorm2d(c), nn.ReLU() if relu else nn.Identity())
+
+
+class _SelectiveKernel(nn.Module):
+    def __init__(self, c: int, stride: int, mid: int = 32):
+        super().__init__()
+        self.main_conv = nn.Sequential(
+            nn.Conv2d(c, 2 * c, 3, stride, 1, bias=False), _bn_relu(2 * c)
+        )
+        self.mixing_conv = nn.Sequential(
+            nn.Conv2d(c, mid, 1, bias=False), _bn_relu(mid), nn.Conv2d(mid, 2 * c, 1, bias=False)
+        )
+
+
+class _SkProjection(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int):
+        super().__init__()
+        self.shortcut = nn.Sequential(
+            nn.ZeroPad2d((0, 1, 0, 1)), nn.AvgPool2d(2, stride), nn.Conv2d(cin, cout, 1, bias=False)
+        )
+        self.bn = _bn_relu(cout, relu=False)
+
+
+class _SkBottleneck(nn.Module):
+    def __init__(self, cin: int, width: int, stride: int, project: bool):
+        super().__init__()
+        self.projection = _SkProjection(cin, 4 * width, stride) if project else nn.Identity()
+        self.net = nn.Sequential(
+            nn.Conv2d(cin, width, 1, bias=False),
+            _bn_relu(width),
+            _SelectiveKernel(width, stride),
+            nn.Conv2d(width, 4 * width, 1, bias=False),
+            _bn_relu(4 * width, relu=False),
+        )
+
+
+class _SkBlocks(nn.Module):
+    def __init__(self, n: int, cin: int, width: int, stride: int):
+        super().__init__()
+        self.blocks = nn.ModuleList(
+            [_SkBottleneck(cin, width, stride, True)]
+            + [_SkBottleneck(4 * width, width, 1, False) for _ in range(n - 1)]
+        )
+
+
+class SimCLRv2SkResNet50(nn.Module):
+    """The port's r50_1x_sk1 at stage width ``w`` (real: 64): a three-conv stem, SK blocks."""
+
+    def __init__(self, w: int = 8):
+        super().__init__()
+        half = w // 2
+        stem = nn.Sequential(
+            nn.Conv2d(3, half, 3, 2, 1, bias=False),
+            _bn_relu(half),
+            nn.Conv2d(half, half, 3, 1, 1, bias=False),
+            _bn_relu(half),
+            nn.Conv2d(half, w, 3, 1, 1, bias=False),
+            _bn_relu(w),
+            nn.MaxPool2d(3, 2, 1),
+        )
+        self.net = nn.Sequential(
+            stem,
+            _SkBlocks(3, w, w, 1),
+            _SkBlocks(4, 4 * w, 2 * w, 2),
+            _SkBlocks(6, 8 * w, 4 * w, 2),
+            _SkBlocks(3, 16 * w, 8 * w, 2),
+        )
+        self.fc = nn.Linear(32 * w, 1000)
+
+
+def test_a_simclr_v2_selective_kernel_file_is_refused_as_such_not_called_a_cifar_resnet(
+    tmp_path,
+):
+    path = tmp_path / "r50_1x_sk1.pth"
+    torch.save({"resnet": SimCLRv2SkResNet50(w=64).state_dict(), "head": {}}, path)
+    with pytest.raises(SeabenchError) as err:
+        create_backbone("resnet50", weights=path)
+    msg = str(err.value)
+    assert "selective-kernel" in msg and "_sk0" in msg and "cifar" not in msg.lower()

@@ -121,8 +121,8 @@ def _refusal(data: bytes, path: Path, text: str) -> SeabenchError:
         refused = [said.group(1)]
     if refused:
         return SeabenchError(
-            f"{path} contains pickled objects ({', '.join(refused[:3])}), refused because "
-            "unpickling them could run code; nothing was run; save a plain state dict "
+            f"{path} contains a pickled object ({', '.join(refused[:3])}), refused because "
+            "unpickling it could run code; nothing was run; save a plain state dict "
             "(torch.save(model.state_dict(), ...)) or .safetensors"
         )
     if protocol > 2 and "Unsupported operand" in text:

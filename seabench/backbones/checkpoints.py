@@ -100,10 +100,29 @@ def _fit_problems(model_state: dict, state: dict) -> tuple[list, list, list]:
     return missing, unexpected, shapes
 
 
-def _stem_hint(arch: str, state: dict) -> str:
+def check_selective_kernel(state: dict, path: Path) -> None:
+    """SimCLR v2's ``_sk1`` ResNets (selective kernels, a 3-conv stem) have no architecture here;
+    their stem's first 3 x 3 conv would otherwise read as a CIFAR ResNet's."""
+    if any(".main_conv." in k or ".mixing_conv." in k for k in state):
+        raise SeabenchError(
+            f"{path.name} is a SimCLR v2 selective-kernel ResNet (r*_sk1: selective-kernel "
+            "blocks and a three-conv stem), which has no architecture in seabench; use the "
+            "_sk0 file of the same model"
+        )
+
+
+def _stem_hint(arch: str, state: dict, model_state: dict) -> str:
     """A 3 x 3 conv1 in a file for an ImageNet ResNet: the CIFAR stem (no max-pool either)."""
     conv1 = state.get("conv1.weight")
-    if conv1 is not None and conv1.ndim == 4 and conv1.shape[-1] == 3 and "cifar" not in arch:
+    mine = model_state.get("conv1.weight")
+    if (
+        conv1 is not None
+        and mine is not None
+        and conv1.ndim == 4
+        and conv1.shape[-1] == 3
+        and conv1.shape[:2] == mine.shape[:2]  # same widths: only the kernel differs
+        and "cifar" not in arch
+    ):
         depth = re.search(r"resnet(\d+)", arch)
         return (
             "; its conv1 is 3 x 3: a CIFAR ResNet (3 x 3 stride-1 stem, no max-pool), "
@@ -179,7 +198,8 @@ def load_checkpoint(
     if kwargs != user_kwargs:
         model, classifier, dim = build(kwargs)
     state = apply_layout(raw, layout, classifier)
-    load_strict(model, state, label, hint=_stem_hint(arch, state))
+    check_selective_kernel(state, path)
+    load_strict(model, state, label, hint=_stem_hint(arch, state, model.state_dict()))
     if use_timm:
         pooled = set_pooling(model, pooling, arch)
         features: nn.Module = TimmFeatures(model)
