@@ -46,11 +46,14 @@ class FileDataset(DatasetAdapter):
     def _absent(self, base: Path) -> list[Path]:
         if not base.is_dir():
             return [base]
-        return [
-            base / (req if isinstance(req, str) else req[0])
-            for req in self.required
-            if self._find(base, req) is None
-        ]
+        return [self._named(base, req) for req in self.required if self._find(base, req) is None]
+
+    @staticmethod
+    def _named(base: Path, req: str | tuple[str, ...]) -> Path:
+        """The path to name for a missing requirement: of alternatives, the first whose folder
+        exists (the copy's own layout: Kaggle's car_devkit/devkit/), else the first."""
+        options = (req,) if isinstance(req, str) else req
+        return next((base / r for r in options if (base / r).parent.is_dir()), base / options[0])
 
     @staticmethod
     def _find(base: Path, req: str | tuple[str, ...]) -> Path | None:
@@ -119,6 +122,7 @@ class FileDataset(DatasetAdapter):
         so a partial copy is named before any model is loaded, not at its first missing image)."""
         super().check_complete(m)
         if not self.class_folders:
+            self.check_files(m)
             return
         folders = sorted({str(PurePosixPath(str(i)).parent) for s in m.splits for i in m.items(s)})
         absent = [f for f in folders if not (self.base / f).is_dir()]
@@ -129,6 +133,38 @@ class FileDataset(DatasetAdapter):
                 f"{len(absent) + len(empty)} of the {len(folders)} folders its lists name are "
                 f"{'missing' if absent else 'empty'}, e.g. {self.base / bad}",
                 self.base / PurePosixPath(bad).parent if "/" in bad else self.base,
+            )
+        self.check_files(m)
+
+    def check_files(self, m: SplitManifest) -> None:
+        """Every image the lists name is on disk: one directory listing per folder (not one stat
+        per image), so a partial copy of a flat image folder (Pets, Flowers, Aircraft, Cars,
+        VOC) is named before any model loads, not at its first missing image mid-extraction."""
+        import os
+        from collections import defaultdict
+
+        if not self.scaled_decode:  # items opened from memory (CIFAR's arrays), not files
+            return
+        wanted: dict[str, list[str]] = defaultdict(list)
+        for s in m.splits:
+            for item in m.items(s):
+                if isinstance(item, str):
+                    folder, _, name = item.rpartition("/")
+                    wanted[folder].append(name)
+        lost: list[str] = []
+        total = 0
+        for folder, names in sorted(wanted.items()):
+            total += len(names)
+            try:
+                present = set(os.listdir(self.base / folder))
+            except OSError:
+                present = set()
+            lost += [f"{folder}/{n}" if folder else n for n in names if n not in present]
+        if lost:
+            first = self.base / PurePosixPath(lost[0])
+            raise self.incomplete(
+                f"{len(lost)} of the {total} images its lists name are missing, e.g. {first}",
+                first.parent,
             )
 
     def missing_note(self) -> str:

@@ -41,7 +41,11 @@ class Aircraft(_TorchvisionLists):
     val_source = "official"
     downloadable = True
     folder = "fgvc-aircraft-2013b"
-    required = ("data/images", "data/variants.txt", "data/images_variant_test.txt")
+    required = (
+        "data/images",
+        "data/variants.txt",
+        *(f"data/images_variant_{s}.txt" for s in ("train", "val", "test")),
+    )
     layout = (
         "fgvc-aircraft-2013b/data/{images/*.jpg, variants.txt, images_variant_{train,val,test}.txt}"
     )
@@ -62,6 +66,10 @@ class Aircraft(_TorchvisionLists):
 
 
 TEST_ANNOS = "cars_test_annos_withlabels.mat"
+#: where the devkit is: car_devkit.tgz unpacks to devkit/, the Kaggle mirror has car_devkit/devkit/
+DEVKITS = ("devkit", "car_devkit/devkit")
+TRAIN_ANNOS = tuple(f"{d}/cars_train_annos.mat" for d in DEVKITS)
+TEST_ANNOS_AT = (TEST_ANNOS, *(f"{d}/{TEST_ANNOS}" for d in DEVKITS))
 
 
 @register_dataset
@@ -70,7 +78,8 @@ class Cars(FileDataset):
 
     Read here (as torchvision's StanfordCars reads it: ``annotations`` of the .mat files, 1-based
     ``class``, ``fname`` under ``cars_{split}/``), so that the copies users actually have work:
-    the Kaggle mirror's nested ``cars_train/cars_train/``, and the labelled test annotations
+    the Kaggle mirror's nested ``cars_train/cars_train/`` and ``car_devkit/devkit/``, and the
+    labelled test annotations
     (a separate download, not part of the devkit) beside ``devkit/`` or inside it.
     """
 
@@ -78,17 +87,18 @@ class Cars(FileDataset):
     num_classes = 196
     folder = "stanford_cars"
     required = (
-        "devkit/cars_meta.mat",
-        "devkit/cars_train_annos.mat",
+        tuple(f"{d}/cars_meta.mat" for d in DEVKITS),
+        TRAIN_ANNOS,
         ("cars_train/cars_train", "cars_train"),
         ("cars_test/cars_test", "cars_test"),
-        (TEST_ANNOS, f"devkit/{TEST_ANNOS}"),
+        TEST_ANNOS_AT,
     )
     layout = (
         "stanford_cars/{devkit/cars_meta.mat, devkit/cars_train_annos.mat, cars_train/, "
         f"cars_test/, {TEST_ANNOS}}} (images from a mirror, also nested as "
-        f"cars_train/cars_train/; {TEST_ANNOS} is a separate download, not part of the "
-        "devkit, and may also sit in devkit/)"
+        "cars_train/cars_train/, the devkit also as the Kaggle mirror's car_devkit/devkit/; "
+        f"{TEST_ANNOS} is a separate download, not part of the devkit, and may also sit in "
+        "devkit/)"
     )
     description = "Stanford Cars: 196 car models"
     sizes = "~6,515 / ~1,629 / 8,041"
@@ -111,11 +121,7 @@ class Cars(FileDataset):
     def _read(self, split_name: str) -> tuple[list[str], list[int]]:
         from scipy.io import loadmat
 
-        mat = (
-            self.located("devkit/cars_train_annos.mat")
-            if split_name == "train"
-            else self.located((TEST_ANNOS, f"devkit/{TEST_ANNOS}"))
-        )
+        mat = self.located(TRAIN_ANNOS if split_name == "train" else TEST_ANNOS_AT)
         try:
             annotations = loadmat(mat, squeeze_me=True)["annotations"]
         except (OSError, ValueError, KeyError) as exc:

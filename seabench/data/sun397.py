@@ -24,7 +24,7 @@ class SUN397(FileDataset):
     num_classes = 397
     folder = "SUN397"
     class_folders = True
-    required = ("ClassName.txt",)
+    required = ("ClassName.txt", *((n, f"Partitions/{n}") for n in PARTITION_FILES))
     layout = (
         "SUN397/{ClassName.txt, <letter>/<class>/sun_*.jpg, Training_01.txt, "
         "Testing_01.txt} (the partition files from Partitions.zip, in SUN397/ or "
@@ -42,13 +42,11 @@ class SUN397(FileDataset):
             f"{self.base / 'Partitions'}; unzip the official Partitions.zip there"
         )
 
-    def is_available(self) -> bool:
-        if not super().is_available():
-            return False
-        return all(
-            (self.base / n).is_file() or (self.base / "Partitions" / n).is_file()
-            for n in PARTITION_FILES
-        )
+    def missing_note(self) -> str:
+        first = self.first_missing()
+        if first is not None and first.name in PARTITION_FILES:
+            return f" (or in {self.base / 'Partitions'}: unzip the official Partitions.zip there)"
+        return ""
 
     def build_manifest(self) -> SplitManifest:
         self.require(*self.required)
