@@ -157,3 +157,32 @@ def test_a_simclr_v2_selective_kernel_file_is_refused_as_such_not_called_a_cifar
         create_backbone("resnet50", weights=path)
     msg = str(err.value)
     assert "selective-kernel" in msg and "_sk0" in msg and "cifar" not in msg.lower()
+
+
+# ---- a file that names its method, under another --weights-format -----------------------------
+@pytest.mark.parametrize("fmt", ["timm", "dino"])
+def test_a_mocov3_linear_eval_file_under_a_6_head_format_is_refused(tmp_path, fmt):
+    """main_lincls.py's checkpoint says arch 'vit_small' (MoCo v3's: 12 heads); timm's and
+    DINO's vit_small have 6 and the same keys, so strict loading alone would accept it."""
+    from functools import partial
+
+    from timm.models.vision_transformer import VisionTransformer
+
+    vit = VisionTransformer(
+        img_size=32, patch_size=16, embed_dim=384, depth=2, num_heads=12, qkv_bias=True,
+        norm_layer=partial(nn.LayerNorm, eps=1e-6),
+    )  # fmt: skip
+    path = tmp_path / "linear-vit-s-300ep.pth.tar"
+    state = {f"module.{k}": v for k, v in vit.state_dict().items()}
+    torch.save({"epoch": 90, "arch": "vit_small", "state_dict": state, "best_acc1": 1.0}, path)
+    small = {"img_size": 32, "depth": 2}
+    with pytest.raises(SeabenchError) as err:
+        create_backbone(
+            "vit_small_patch16_224", weights=path, weights_format=fmt, model_kwargs=small
+        )
+    msg = str(err.value)
+    assert "num_heads=12" in msg and "--weights-format mocov3" in msg
+    bb = create_backbone(
+        "vit_small_patch16_224", weights=path, weights_format="mocov3", model_kwargs=small
+    )
+    assert bb.model.model.blocks[0].attn.num_heads == 12

@@ -22,6 +22,7 @@ from seabench.backbones.base import Backbone, TimmFeatures
 from seabench.backbones.checkpoint_io import read_checkpoint, read_checkpoint_hashed
 from seabench.backbones.detection import (
     check_declared_arch,
+    check_named_format,
     check_plausible,
     resolve_layout,
 )
@@ -192,6 +193,7 @@ def load_checkpoint(
     else:
         name = get_layout(weights_format).name
         label = name
+        check_named_format(raw, get_layout(name), arch)
     layout = get_layout(name)
     check_declared_arch(raw, layout, arch)
     kwargs = {**layout.model_kwargs(arch), **user_kwargs}

@@ -143,6 +143,25 @@ def resolve_layout(
     )
 
 
+def check_named_format(raw: Mapping, layout: Layout, arch: str) -> None:
+    """Refuse a --weights-format that would build ``arch`` otherwise than the layout the file
+    itself names (a MoCo v3 file, ``arch`` 'vit_small', under timm or dino: 6 heads, not 12).
+
+    Another preprocessing is the user's to choose; another model is never right."""
+    for name in evidence(raw):
+        theirs = LAYOUTS[name].model_kwargs(arch)
+        if name != layout.name and theirs != layout.model_kwargs(arch):
+            said = declared_arch(raw)
+            built = ", ".join(f"{k}={v}" for k, v in theirs.items())
+            raise SeabenchError(
+                f"the checkpoint is a {name} file"
+                + (f" (arch {said!r})" if said else "")
+                + f", whose {arch_base(arch)} has {built}; --weights-format {layout.name} "
+                f"would build it without, loading the weights into another model; use "
+                f"--weights-format {name} (or auto)"
+            )
+
+
 def check_declared_arch(raw: Mapping, layout: Layout, arch: str) -> None:
     """Refuse an architecture the file's own ``arch`` entry contradicts (where it is known)."""
     import re
