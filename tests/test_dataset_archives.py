@@ -110,3 +110,22 @@ def test_a_flat_image_folder_copied_in_part_is_said_before_extraction(tmp_path):
     msg = str(err.value)
     assert "looks incomplete" in msg and "6 of the 222 images" in msg
     assert str(top / "images" / "Breed_5_1.jpg") in msg
+
+
+@pytest.mark.parametrize(
+    "spelling, name",
+    [
+        ("food_101", "food"),
+        ("Stanford-Cars", "cars"),
+        ("oxford_iiit_pet", "pets"),
+        ("caltech_101", "caltech101"),
+        ("fgvc-aircraft-2013b", "aircraft"),
+        ("oxford_flowers_102", "flowers"),
+        ("VOC_2007", "voc2007"),
+        ("SUN-397", "sun397"),
+    ],
+)
+def test_the_literatures_spellings_name_the_registry_datasets(spelling, name):
+    from seabench.data.base import canonical_name
+
+    assert canonical_name(spelling) == name

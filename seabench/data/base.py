@@ -145,7 +145,16 @@ ALIASES = {
     "mit_indoor67": "mit67",
     "mitindoor67": "mit67",
     "indoor67": "mit67",
+    "describabletextures": "dtd",
+    "oxfordflowers": "flowers",
+    "pascalvoc2007": "voc2007",
+    "fgvcaircraft2013b": "aircraft",
 }
+
+
+def _squash(name: str) -> str:
+    """``Oxford-IIIT_Pet`` -> ``oxfordiiitpet``: spellings differ in case and separators only."""
+    return "".join(c for c in name.lower() if c not in "-_ .")
 
 
 def canonical_name(name: str) -> str:
@@ -153,7 +162,10 @@ def canonical_name(name: str) -> str:
     if ":" in name:
         return name
     low = name.lower()
-    return low if low in DATASETS else ALIASES.get(low.replace(" ", "_"), name)
+    if low in DATASETS:
+        return low
+    known = {_squash(k): v for k, v in ALIASES.items()} | {_squash(k): k for k in DATASETS}
+    return known.get(_squash(name), name)
 
 
 def get_dataset(
