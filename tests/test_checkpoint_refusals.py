@@ -186,3 +186,21 @@ def test_a_mocov3_linear_eval_file_under_a_6_head_format_is_refused(tmp_path, fm
         "vit_small_patch16_224", weights=path, weights_format="mocov3", model_kwargs=small
     )
     assert bb.model.model.blocks[0].attn.num_heads == 12
+
+
+def test_pickle_bytes_that_read_as_a_nonsense_global_are_damaged_not_hostile(tmp_path):
+    import zipfile
+
+    good = tmp_path / "good.pth"
+    torch.save({"state_dict": STATE}, good)
+    bad = tmp_path / "checkpoint_0299.pth.tar"
+    with zipfile.ZipFile(good) as zin, zipfile.ZipFile(bad, "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info)
+            if info.filename.endswith("data.pkl"):  # flipped bits: a GLOBAL of bytes, no name
+                data = b"\x80\x02c\xc3\xbf\xfe\x01\nx\xff\n)R."
+            zout.writestr(info, data)  # the CRC-32 recomputed: only the pickle is wrong
+    with pytest.raises(SeabenchError) as err:
+        read_checkpoint(bad)
+    msg = str(err.value)
+    assert "damaged" in msg and "refused" not in msg and "weights_only" not in msg

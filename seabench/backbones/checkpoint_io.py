@@ -20,7 +20,7 @@ import zipfile
 import zlib
 from pathlib import Path
 
-from seabench.backbones.pickle_scan import refused_globals
+from seabench.backbones.pickle_scan import is_global_name, refused_globals
 from seabench.errors import DataNotFoundError, SeabenchError
 
 #: allowed beside tensors and containers: DINO and others store their arguments beside weights
@@ -117,7 +117,7 @@ def _refusal(data: bytes, path: Path, text: str) -> SeabenchError:
     except Exception:  # noqa: BLE001  (broken opcodes: the pickle itself is damaged)
         refused, protocol = [], 0
     said = re.search(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) (\S+)", text)
-    if said and not refused:
+    if said and not refused and is_global_name(said.group(1)):
         refused = [said.group(1)]
     if refused:
         return SeabenchError(

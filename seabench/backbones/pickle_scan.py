@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import io
 import pickletools
+import re
 import zipfile
 
+#: ``module.name`` as Python spells them (dotted identifiers)
+_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
 #: opcodes that push a string a later STACK_GLOBAL may take as module or name
 _STRINGS = {"SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE", "STRING", "BINSTRING"}
 #: opcodes between those strings and the STACK_GLOBAL that leave them where they are
@@ -70,9 +73,16 @@ def pickled_globals(pickle: bytes, start: int = 0) -> tuple[list[str], int]:
     return found, protocol
 
 
+def is_global_name(name: str) -> bool:
+    """Whether ``name`` is a dotted Python name (not bytes of a damaged file read as one)."""
+    return bool(_NAME.fullmatch(name))
+
+
 def refused_globals(data: bytes, allowed: set[str]) -> tuple[list[str], int]:
     """(the globals of a checkpoint's pickle that ``allowed`` lacks, in order, once; protocol)."""
     pickle, start = main_pickle(data)
     names, protocol = pickled_globals(pickle, start)
+    if not all(map(is_global_name, names)):  # bytes that only parse as opcodes
+        raise ValueError("the pickle names no importable global: its bytes are damaged")
     refused = [n for n in dict.fromkeys(names) if n not in allowed]
     return refused, protocol
