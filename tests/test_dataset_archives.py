@@ -129,3 +129,10 @@ def test_the_literatures_spellings_name_the_registry_datasets(spelling, name):
     from seabench.data.base import canonical_name
 
     assert canonical_name(spelling) == name
+
+
+def test_an_image_folder_without_its_test_split_names_it(tmp_path):
+    (tmp_path / "birds" / "train" / "sparrow").mkdir(parents=True)
+    jpg(tmp_path / "birds" / "train" / "sparrow" / "1.jpg")
+    with pytest.raises(DataNotFoundError, match=f"{tmp_path / 'birds' / 'test'} does not exist"):
+        get_dataset(f"imagefolder:{tmp_path / 'birds'}").manifest()

@@ -84,9 +84,13 @@ class ImageFolderDataset(FileDataset):
         return (self._base / "train").is_dir() and (self._base / "test").is_dir()
 
     def missing(self) -> None:
+        first = next(
+            (p for p in (self._base, self._base / "train", self._base / "test") if not p.is_dir()),
+            None,
+        )
         raise DataNotFoundError(
             f"{self.name}: {self._base} must hold {FOLDER_LAYOUT}"
-            + ("" if self._base.is_dir() else " (the folder does not exist)")
+            + (f" ({first} does not exist)" if first is not None else "")
         )
 
     def build_manifest(self) -> SplitManifest:
