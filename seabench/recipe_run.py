@@ -179,6 +179,8 @@ def run_recipe(
                 log(f"skip {backbone} / {dataset}: {exc}")
                 continue
             entry = result.entry
+            # a preprocessing other than the layout's own stays in the label (name[...])
+            backbone = spec.name + entry.backbone[len(entry.backbone.split("[")[0]) :]
             log(
                 f"features {backbone} / {dataset}: "
                 + (
