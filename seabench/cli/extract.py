@@ -21,6 +21,12 @@ from seabench.cli._common import (
 from seabench.cli._options import option
 
 EXTRACT = options.EXTRACT
+#: how JPEG files were decoded, where it is not at full size (it changes the pixels too)
+DECODE_WORDS = {
+    "draft": "; JPEG files decoded at the smallest DCT scale covering the resize (--decode "
+    "draft; --decode full decodes at full size)",
+    "device": "; JPEG files decoded and resized on the device (--decode device)",
+}
 
 
 @click.command(context_settings=CONTEXT)
@@ -117,7 +123,12 @@ def extract(
         markup=False,
     )
     err.print(_weights_line(e), highlight=False, soft_wrap=True, markup=False)
-    err.print(f"preprocessing: {_preprocessing(e.meta['inputs']['transform'])}", highlight=False)
+    err.print(
+        f"preprocessing: {_preprocessing(e.meta['inputs']['transform'])}"
+        + DECODE_WORDS.get(e.meta["inputs"].get("decode", "full"), ""),
+        highlight=False,
+        soft_wrap=True,
+    )
     if result.cached:
         err.print(f"cached: {e.path} (no extraction needed)", markup=False)
     else:
