@@ -136,3 +136,20 @@ def test_an_image_folder_without_its_test_split_names_it(tmp_path):
     jpg(tmp_path / "birds" / "train" / "sparrow" / "1.jpg")
     with pytest.raises(DataNotFoundError, match=f"{tmp_path / 'birds' / 'test'} does not exist"):
         get_dataset(f"imagefolder:{tmp_path / 'birds'}").manifest()
+
+
+def test_caltech_from_the_current_archive_or_its_inner_tarball_unpacked_in_the_root(tmp_path):
+    """caltech-101.zip unpacks to caltech-101/{101_ObjectCategories.tar.gz, ...}; the tarball
+    unpacked there, or straight into the data root, gives one and the same manifest."""
+    import shutil
+
+    top = tmp_path / "a" / "caltech-101"
+    classes = ["BACKGROUND_Google", "Faces", "Faces_easy", *(f"obj_{i:03d}" for i in range(99))]
+    for c in classes:
+        for i in range(1, 32):
+            jpg(top / "101_ObjectCategories" / c / f"image_{i:04d}.jpg")
+    (top / "Annotations.tar").write_bytes(b"")
+    inside = get_dataset("caltech101", tmp_path / "a").manifest()
+    shutil.move(top / "101_ObjectCategories", tmp_path / "b" / "101_ObjectCategories")
+    loose = get_dataset("caltech-101", tmp_path / "b").manifest()
+    assert loose.hash == inside.hash and loose.counts()["test"] == 102

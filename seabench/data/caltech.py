@@ -10,6 +10,8 @@ seeded 20% of those 30 (6 per class).  Sizes: 2,448 / 612 / 6,084.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from seabench.data.base import register_dataset
@@ -34,7 +36,8 @@ class Caltech101(FileDataset):
     required = ("101_ObjectCategories",)
     layout = (
         "caltech101/101_ObjectCategories/<class>/image_%04d.jpg (102 folders, "
-        "BACKGROUND_Google included; caltech-101/ as the current archive names it also works)"
+        "BACKGROUND_Google included; caltech-101/ as the current archive names it, or "
+        "101_ObjectCategories/ unpacked straight into the data root, also works)"
     )
     description = "Caltech-101: 101 objects + background, 30 train images per class"
     sizes = "2,448 / 612 / 6,084"
@@ -43,6 +46,15 @@ class Caltech101(FileDataset):
         from torchvision.datasets import Caltech101 as TorchvisionCaltech101
 
         TorchvisionCaltech101(str(self.root), download=True)
+
+    @property
+    def base(self) -> Path:
+        """caltech101/ or caltech-101/; else --data-root itself where 101_ObjectCategories.tar.gz
+        (the original archive, alone) was unpacked straight into it."""
+        found = super().base
+        if self._absent(found) and (self.root / "101_ObjectCategories").is_dir():
+            return self.root
+        return found
 
     def missing_note(self) -> str:
         packed = self.base / "101_ObjectCategories.tar.gz"
