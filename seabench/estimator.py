@@ -20,6 +20,13 @@ import numpy as np
 import torch
 
 from seabench.errors import SeabenchError
+from seabench.estimator_inputs import (
+    EstimatorInputError,
+    NotFittedError,
+    check_lengths,
+    features,
+    labels,
+)
 
 try:  # scikit-learn's bases give clone/Pipeline/cross_val_score the tags they look for
     from sklearn.base import BaseEstimator as _Base
@@ -47,13 +54,6 @@ except ImportError:  # pragma: no cover - exercised only without scikit-learn
             return float(np.mean(self.predict(X) == np.asarray(y)))
 
     _BASES = (_Params,)
-
-
-def _features(X, name: str) -> torch.Tensor:
-    x = X.detach().cpu() if isinstance(X, torch.Tensor) else torch.as_tensor(np.asarray(X))
-    if x.ndim != 2:
-        raise SeabenchError(f"{name} must be 2-d (samples x features), got shape {tuple(x.shape)}")
-    return x.float()
 
 
 class SeAProbe(*_BASES):
@@ -132,17 +132,13 @@ class SeAProbe(*_BASES):
             folds=self.folds,
         )
 
-    def _encode(self, y, name: str) -> torch.Tensor:
-        y = np.asarray(y.detach().cpu() if isinstance(y, torch.Tensor) else y)
-        if y.ndim != 1:
-            raise SeabenchError(f"{name} must be 1-d class labels, got shape {y.shape}")
+    def _encode(self, y: np.ndarray, name: str) -> torch.Tensor:
         index = np.searchsorted(self.classes_, y)
         index = np.clip(index, 0, len(self.classes_) - 1)
         unknown = self.classes_[index] != y
         if unknown.any():
-            raise SeabenchError(
-                f"{name} holds labels not in the training labels: {sorted(set(y[unknown]))[:5]}"
-            )
+            unseen = sorted(set(y[unknown].tolist()))[:5]
+            raise EstimatorInputError(f"{name} holds labels not in the training labels: {unseen}")
         return torch.as_tensor(index, dtype=torch.int64)
 
     def fit(self, X, y, X_val=None, y_val=None) -> SeAProbe:
@@ -152,18 +148,32 @@ class SeAProbe(*_BASES):
         from seabench.probe.splits import FeatureSet, prepare, resolve_device
 
         if (X_val is None) != (y_val is None):
-            raise SeabenchError("pass X_val and y_val together, or neither")
-        x = _features(X, "X")
-        y_arr = np.asarray(y.detach().cpu() if isinstance(y, torch.Tensor) else y)
-        self.classes_ = np.unique(y_arr)
+            raise EstimatorInputError("pass X_val and y_val together, or neither")
+        x, y_arr = features(X, "X"), labels(y, "y")
+        check_lengths(x, y_arr, "X", "y")
+        val_x = val_y = None
+        if X_val is not None:
+            val_x, val_y = features(X_val, "X_val"), labels(y_val, "y_val")
+            check_lengths(val_x, val_y, "X_val", "y_val")
+            if val_x.shape[1] != x.shape[1]:
+                raise EstimatorInputError(
+                    f"X_val has {val_x.shape[1]} features, but X has {x.shape[1]}"
+                )
+        try:
+            self.classes_ = np.unique(y_arr)
+        except TypeError as e:  # mixed strings and numbers
+            raise EstimatorInputError(f"y mixes label types: {e}") from e
         if len(self.classes_) < 2:
-            raise SeabenchError("y holds a single class; a classifier needs at least two")
+            only = self.classes_[0].tolist()
+            raise EstimatorInputError(
+                f"y holds only one class ({only!r}); a classifier needs at least two"
+            )
         self.n_features_in_ = x.shape[1]
         fs = FeatureSet(
             train_x=x,
             train_y=self._encode(y_arr, "y"),
-            val_x=None if X_val is None else _features(X_val, "X_val"),
-            val_y=None if y_val is None else self._encode(y_val, "y_val"),
+            val_x=val_x,
+            val_y=None if val_y is None else self._encode(val_y, "y_val"),
             # the protocol scores a test split once; the estimator has none, so the training
             # features stand in and that score is not kept
             test_x=x,
@@ -173,26 +183,35 @@ class SeAProbe(*_BASES):
             dataset="estimator",
             backbone="estimator",
         )
-        opts = self._options()
-        fs = views_for(fs, opts)
-        result = fit(prepare(fs, resolve_device(opts.device)), fs, opts, self.seed)
+        try:
+            opts = self._options()
+            fs = views_for(fs, opts)
+            result = fit(prepare(fs, resolve_device(opts.device)), fs, opts, self.seed)
+        except SeabenchError as e:  # the CLI's checks of options and data, as a ValueError
+            if isinstance(e, ValueError):
+                raise
+            raise EstimatorInputError(str(e)) from e
         if result.predict_proba is None:
-            raise SeabenchError(f"solver {self.solver!r} keeps no classifier to predict with")
-        self._predict_proba = result.predict_proba
+            raise EstimatorInputError(f"solver {self.solver!r} keeps no classifier to predict with")
+        self.predict_proba_ = result.predict_proba
         self.best_params_ = dict(result.hparams)
         self.best_score_ = result.val_score
         return self
 
     def predict_proba(self, X) -> np.ndarray:
-        if not hasattr(self, "_predict_proba"):
-            raise SeabenchError("this SeAProbe is not fitted yet; call fit(X, y) first")
-        x = _features(X, "X")
+        """Class probabilities, one row per sample, columns in the order of ``classes_``."""
+        if not hasattr(self, "predict_proba_"):
+            raise NotFittedError(
+                "This SeAProbe instance is not fitted yet; call fit(X, y) before predicting"
+            )
+        x = features(X, "X")
         if x.shape[1] != self.n_features_in_:
-            raise SeabenchError(
-                f"X has {x.shape[1]} features, but the probe was fitted on {self.n_features_in_}"
+            raise EstimatorInputError(
+                f"X has {x.shape[1]} features, but SeAProbe is expecting "
+                f"{self.n_features_in_} features as input"
             )
         with torch.no_grad():
-            return self._predict_proba(x).cpu().double().numpy()
+            return self.predict_proba_(x).cpu().double().numpy()
 
     def predict(self, X) -> np.ndarray:
         probs = self.predict_proba(X)

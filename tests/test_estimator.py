@@ -12,6 +12,7 @@ from sklearn.preprocessing import FunctionTransformer
 
 from seabench import SeAProbe, sea_augment
 from seabench.errors import SeabenchError
+from seabench.estimator_inputs import NotFittedError
 from seabench.probe import FeatureSet, ProbeOptions, run_probe
 from seabench.probe.trainer import TrainSettings
 
@@ -73,7 +74,7 @@ def test_bad_input_is_one_clear_error():
         SeAProbe().predict(x)
     with pytest.raises(SeabenchError, match="2-d"):
         SeAProbe().fit(x[:, 0], y)
-    with pytest.raises(SeabenchError, match="single class"):
+    with pytest.raises(SeabenchError, match="only one class"):
         SeAProbe().fit(x, np.zeros(len(x)))
     fitted = SeAProbe(epochs=2, search=False).fit(x, y)
     with pytest.raises(SeabenchError, match="16"):
@@ -89,3 +90,58 @@ def test_sea_augment_takes_numpy():
         torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(w), eta=0.2, alpha=0.01
     )
     assert isinstance(out, torch.Tensor) and torch.equal(out, ref)
+
+
+def test_bad_input_raises_what_scikit_learn_users_catch():
+    """ValueError (NotFittedError before fit), with scikit-learn's wording, and still one line
+    through the CLI's SeabenchError."""
+    from scipy import sparse
+    from sklearn.exceptions import NotFittedError as SklearnNotFitted
+
+    x, y = blobs()
+    with pytest.raises(SklearnNotFitted):
+        SeAProbe().predict(x)
+    cases = [
+        ((x[:, 0], y), "Reshape your data"),
+        ((x, y[:-3]), "inconsistent numbers of samples"),
+        ((np.where(x > 2, np.nan, x), y), "contains NaN"),
+        ((x, y + 0.5), "Unknown label type"),
+        ((x, np.zeros(len(x))), "only one class"),
+        ((x[:0], y[:0]), "0 sample"),
+        ((sparse.csr_matrix(x), y), "sparse"),
+        ((x + 1j, y), "Complex data not supported"),
+        ((x, None), "requires y to be passed"),
+    ]
+    for args, message in cases:
+        with pytest.raises(ValueError, match=message) as caught:
+            SeAProbe(epochs=2, search=False).fit(*args)
+        assert isinstance(caught.value, SeabenchError)
+    with pytest.raises(ValueError, match="unknown augmentation"):  # the CLI's own option check
+        SeAProbe(aug="bogus", epochs=2).fit(x, y)
+    fitted = SeAProbe(epochs=2, search=False).fit(x, y)
+    with pytest.raises(ValueError, match="X has 8 features, but SeAProbe is expecting 16"):
+        fitted.predict(x[:, :8])
+    assert isinstance(NotFittedError("x"), SeabenchError)
+
+
+@pytest.mark.parametrize(
+    "params", [{"aug": "sea"}, {"aug": "none", "solver": "lbfgs"}, {"aug": "none", "solver": "knn"}]
+)
+def test_a_fitted_probe_pickles(params):
+    """joblib (cross_val_score(n_jobs=2), saving a model) pickles fitted estimators."""
+    import pickle
+
+    x, y = blobs()
+    probe = SeAProbe(epochs=3, **params).fit(x[:200], y[:200])
+    twin = pickle.loads(pickle.dumps(probe))
+    np.testing.assert_array_equal(twin.predict_proba(x[200:]), probe.predict_proba(x[200:]))
+
+
+def test_scikit_learn_estimator_checks_pass():
+    from sklearn.utils.estimator_checks import check_estimator
+
+    results = check_estimator(SeAProbe(epochs=2, search=False), on_fail=None)
+    failed = {
+        r["check_name"]: str(r["exception"])[:200] for r in results if r["status"] == "failed"
+    }
+    assert not failed

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 import torch
@@ -27,6 +28,14 @@ def k_values(opts: ProbeOptions, n_train: int) -> list[int]:
     """The k searched (or the fixed one), capped by the training size, without repeats."""
     wanted = (opts.k,) if not opts.search else tuple(opts.k_grid or K_GRID)
     return sorted({min(int(k), n_train) for k in wanted})
+
+
+def _bank_probs(
+    bank_x: torch.Tensor, bank_y: torch.Tensor, k: int, num_classes: int, x: torch.Tensor
+) -> torch.Tensor:
+    """Class scores of ``x`` by the weighted vote of its ``k`` nearest in the bank."""
+    x = x.to(device=bank_x.device, dtype=torch.float32)
+    return knn_scores(bank_x, bank_y, x, (k,), num_classes)[k]
 
 
 @register_method(
@@ -57,9 +66,8 @@ def fit_knn(
     t1 = time.perf_counter()
     bank_x, bank_y = torch.cat([s.train_x, s.val_x]), torch.cat([s.train_y, s.val_y])
 
-    def predict_proba(x: torch.Tensor) -> torch.Tensor:
-        x = x.to(device=bank_x.device, dtype=torch.float32)
-        return knn_scores(bank_x, bank_y, x, (best,), fs.num_classes)[best]
+    # a module-level function with its state bound: picklable, as a fitted estimator must be
+    predict_proba = partial(_bank_probs, bank_x, bank_y, best, fs.num_classes)
 
     test = predict_proba(s.test_x)
     seconds = time.perf_counter() - t1

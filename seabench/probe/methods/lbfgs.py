@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 import torch
 
-from seabench.probe.lbfgs import fit_logreg, lbfgs_search
+from seabench.probe.lbfgs import LogReg, fit_logreg, lbfgs_search
 from seabench.probe.registry import Fit, register_method
 from seabench.probe.selection import holdout_lbfgs, kfold_lbfgs, mode_for, selected_on
 from seabench.probe.settings import check_lbfgs
@@ -16,6 +17,11 @@ from seabench.probe.settings import check_lbfgs
 if TYPE_CHECKING:
     from seabench.probe.options import ProbeOptions
     from seabench.probe.splits import FeatureSet, Splits
+
+
+def _logreg_probs(model: LogReg, device: torch.device, x: torch.Tensor) -> torch.Tensor:
+    """The refit logistic regression's probabilities (module level: a fitted estimator pickles)."""
+    return model.probs(x.to(device)).float()
 
 
 @register_method(
@@ -79,7 +85,7 @@ def fit_lbfgs(
         len(grid) if opts.search else 0,
         search_seconds,
         seconds,
-        predict_proba=lambda x: final.probs(x.to(s.device)).float(),
+        predict_proba=partial(_logreg_probs, final, s.device),
         selected_on=selected_on(select, opts.folds),
         optimism=sel.optimism,
         val_labels=sel.labels if select == "kfold" else None,

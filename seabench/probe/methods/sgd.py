@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict
+from functools import partial
 from typing import TYPE_CHECKING
 
 import torch
@@ -35,6 +36,19 @@ def _probs(logits: torch.Tensor, multilabel: bool, lamda: float) -> torch.Tensor
     """The trainer's loss is ``lamda * CE(z / lamda)``: its probabilities are softmax(z / lamda)."""
     z = logits / lamda
     return torch.sigmoid(z) if multilabel else torch.softmax(z, dim=-1)
+
+
+def _refit_probs(
+    final: torch.Tensor, mode: str | None, m: int, multilabel: bool, lamda: float, x
+) -> torch.Tensor:
+    """The refit classifier's class probabilities of raw features ``x`` (N, d), or (N, M, d)
+    for a multi-view ``mode`` with ``m`` views."""
+    x = F.normalize(x.to(device=final.device, dtype=final.dtype), dim=-1)
+    if mode is not None:
+        x = x.reshape(-1, x.shape[-1])
+    logits = predict(x, final)
+    logits = logits if mode is None else aggregate(logits, m, mode)
+    return _probs(logits[0], multilabel, lamda)
 
 
 @register_method(
@@ -156,11 +170,8 @@ def fit_sgd(
     if mode is not None:
         hparams.update(views=fs.info.get("views", f"{m} views"), num_views=m)
 
-    def predict_proba(x: torch.Tensor) -> torch.Tensor:
-        x = F.normalize(x.to(device=final.device, dtype=final.dtype), dim=-1)
-        if mode is not None:
-            x = x.reshape(-1, x.shape[-1])
-        return _probs(scores(x, final)[0], fs.multilabel, lamda)
+    # a module-level function with its state bound: picklable, as a fitted estimator must be
+    predict_proba = partial(_refit_probs, final, mode, m, fs.multilabel, lamda)
 
     return Fit(
         _probs(chosen_logits, fs.multilabel, lamda),
