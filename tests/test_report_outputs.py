@@ -251,3 +251,33 @@ def test_provenance_names_this_machine_when_rows_record_no_device():
     assert p["devices"] == {} and p["this_device"] and "this machine" in p["devices_from"]
     assert p["versions"]["torch"] == {}
     assert "torch not recorded" in markdown(build_report(rows))
+
+
+NUMBERS = {"80.50", "0.71", "82.50", "+2.00", "85.50", "-3.00", "70.00", "71.00", "81.50"}
+
+
+def test_too_narrow_for_every_column_gives_parts_never_broken_numbers(report):
+    """At 60 columns the 8 score columns cannot all sit beside the names with whole numbers:
+    the table comes in parts (each with the names), not as ``80.5`` over ``0``."""
+    text = _printed(report, 60)
+    assert max(len(ln) for ln in text.splitlines()) <= 60
+    score_part = text[text.index("bb: test score") : text.index("cost (seconds)")]
+    table_lines = [ln for ln in score_part.splitlines() if ln.startswith("│")]
+    numbers = {n for ln in table_lines for n in re.findall(r"[+-]?\d+(?:\.\d+)?", ln)}
+    assert numbers <= NUMBERS | {"10", "2024", "1"}, numbers - NUMBERS  # (in the names)
+    assert "(1/2)" in text and "(2/2)" in text
+    assert _column(text, "(1/2)", 0, 1) == [SPECIAL, "cifar10", LONG, "average"]
+    assert _column(text, "(2/2)", 0, 1) == [SPECIAL, "cifar10", LONG, "average"]
+    for short in ("lin", "SeA", "FT", "BFGS", "k-NN"):
+        assert short in score_part
+
+
+def test_room_goes_to_whole_cells_and_short_headers_before_wrapping(report):
+    """At 120 columns every score cell fits on one line under one-line short headers (the
+    name column wraps at its slashes) rather than ``82.50 ±`` over ``0.71`` beside free room."""
+    text = _printed(report, 120)
+    block = text[text.index("bb: test score") : text.index("└")]
+    header = block[block.index("┏") : block.index("┡")]
+    assert len(header.splitlines()) == 2  # the top rule and one line of headers
+    assert any("80.50 ± 0.71" in ln and "85.50 ± 0.71" in ln for ln in block.splitlines())
+    assert _column(text, "bb: test score", 0, 1) == [SPECIAL, "cifar10", LONG, "average"]

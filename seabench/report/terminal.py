@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 import pandas as pd
-from rich.console import Console
+from rich.console import Console, Group
 from rich.markup import escape
 from rich.table import Table
 
@@ -58,43 +58,61 @@ def _pieces(header: str) -> list[str]:
     return re.findall(r"[^ -]*-|[^ -]+", header) or [header]
 
 
-def _allocate(
-    cells: list[list[str]], heads: list[str], ids: int, room: int
-) -> tuple[list[int] | None, bool]:
-    """Column widths that fit ``room`` characters of content (None where even the narrowest
-    layout does not), and whether names got their fair share and headers their longest word.
-
-    Numbers never break inside (``80.50`` stays whole, ``± 0.71`` may go to the next line); name
-    columns get a fair share first, then headers unwrap, then numbers (all columns or none, so
-    that like cells look alike), then names take what is left."""
+def _measures(cells: list[list[str]], heads: list[str]) -> dict[str, list[int]]:
+    """Per column: its natural width, its widest cell, its widest unbreakable token (a number,
+    ``± 0.71``) and its header's longest word."""
     cols = list(zip(*cells, strict=True)) if cells else [()] * len(heads)
-    natural = [max([len(h), *(len(v) for v in c)]) for h, c in zip(heads, cols, strict=True)]
-    token = [max([1, *(len(t) for v in c for t in _UNBROKEN.findall(v))]) for c in cols]
-    word = [max([1, *(len(t) for t in _pieces(h))]) for h in heads]
-    cap = max(ID_MIN, room // ID_SHARE)
-    for least in (ID_MIN, 10, 6):
-        widths = [min(natural[i], least) if i < ids else token[i] for i in range(len(heads))]
-        if sum(widths) <= room:
-            break
-    else:
-        return None, False
-    numbers = range(ids, len(heads))
-    steps = [
-        (False, [(i, min(natural[i], cap)) for i in range(ids)]),
-        (True, [(i, max(word[i], token[i])) for i in numbers]),
-        (True, [(i, natural[i]) for i in numbers]),
-        (False, [(i, natural[i]) for i in range(ids)]),
-    ]
-    complete = True
-    for k, (whole, step) in enumerate(steps):
-        need = sum(max(0, goal - widths[i]) for i, goal in step)
-        if whole and need > room - sum(widths):
-            complete = complete and k > 1
-            continue
-        for i, goal in step:
-            widths[i] += min(max(0, goal - widths[i]), room - sum(widths))
-        complete = complete and (k > 1 or all(widths[i] >= g for i, g in step))
-    return widths, complete
+    cell = [max([1, *(len(v) for v in c)]) for c in cols]
+    return {
+        "natural": [max(len(h), cell[i]) for i, h in enumerate(heads)],
+        "cell": cell,
+        "token": [max([1, *(len(t) for v in c for t in _UNBROKEN.findall(v))]) for c in cols],
+        "word": [max([1, *(len(t) for t in _pieces(h))]) for h in heads],
+    }
+
+
+def _layout(cells: list[list[str]], heads: list[str], ids: int, room: int) -> list[int] | None:
+    """Column widths that fit ``room`` characters of content, or None where even the narrowest
+    layout does not.
+
+    Number columns are sized first, at the widest of three levels that fits: every cell and
+    header on one line; cells on one line and headers wrapped at their words; cells wrapped at
+    their spaces (``80.50`` / ``± 0.71``).  A number never breaks inside.  Name columns then get
+    what is left, up to their own width, but at least a fair share (``ID_MIN`` characters, else
+    10), so that a long path wraps over a few lines rather than into a sliver."""
+    m = _measures(cells, heads)
+    natural, n = m["natural"], len(heads)
+    levels = (
+        natural,
+        [max(m["cell"][i], m["word"][i]) for i in range(n)],
+        [max(m["token"][i], m["word"][i]) for i in range(n)],
+    )
+    for level in levels:
+        numbers = sum(level[ids:])
+        for least in (ID_MIN, 10):
+            widths = [min(natural[i], least) for i in range(ids)] + level[ids:]
+            if numbers + sum(widths[:ids]) <= room:
+                for i in range(ids):  # names take what is left, in order, up to their width
+                    widths[i] += min(natural[i] - widths[i], room - sum(widths))
+                return widths
+    return None
+
+
+def _groups(cells: list[list[str]], heads: list[str], ids: int, width: int) -> list[list[int]]:
+    """The number columns in runs that each fit ``width`` beside the name columns (at 10
+    characters, each number column at its narrowest unbroken width)."""
+    m = _measures(cells, heads)
+    names = sum(min(m["natural"][i], 10) + 3 for i in range(ids)) + 1
+    groups: list[list[int]] = [[]]
+    used = names
+    for i in range(ids, len(heads)):
+        need = max(m["token"][i], m["word"][i]) + 3
+        if groups[-1] and used + need > width:
+            groups.append([])
+            used = names
+        groups[-1].append(i)
+        used += need
+    return groups
 
 
 def frame_table(
@@ -106,10 +124,12 @@ def frame_table(
     wide: bool = False,
     bold: str | None = "average",
     constant: tuple[str, ...] = ("metric",),
-) -> Table:
+) -> Table | Group:
     """A rich table of a frame of strings whose first ``ids`` columns name things (left, never
     cut), fitted to ``width`` columns unless ``wide``; where it does not fit, a ``constant``
-    column holding one value throughout moves into the title."""
+    column holding one value throughout moves into the title, headers take their short forms
+    (with a legend), then wrap, and a terminal too narrow for every column gets the table in
+    parts."""
     headers = [str(c) for c in df.columns]
     cells = [[str(v) for v in r] for r in df.itertuples(index=False)]
 
@@ -145,16 +165,34 @@ def frame_table(
             del headers[i]
             cells = [r[:i] + r[i + 1 :] for r in cells]
     room = width - 3 * len(headers) - 1  # each column's padding and rule, and the last rule
-    widths, complete = _allocate(cells, headers, ids, room)
-    if complete:
-        return build(headers, "", widths)
+    natural = _measures(cells, headers)["natural"]
+    widths = _layout(cells, headers, ids, room)
+    if widths is not None and widths[ids:] == natural[ids:]:
+        return build(headers, "", widths)  # every header whole: nothing to abbreviate
     short, legend = [], {}
     for i, h in enumerate(headers):
         s, used = abbreviate(h) if i >= ids else (h, [])
         short.append(s)
         legend.update({ABBREVIATIONS[u]: u for u in used})
-    note = "; ".join(f"{k} = {v}" for k, v in legend.items())
-    return build(short, f"({note})" if note else "", _allocate(cells, short, ids, room)[0])
+    note = f"({'; '.join(f'{k} = {v}' for k, v in legend.items())})" if legend else ""
+    widths = _layout(cells, short, ids, room)
+    if widths is not None:
+        return build(short, note, widths)
+    # too narrow for every column at once: the table in parts, each repeating the names,
+    # rather than numbers broken inside
+    everything, parts = cells, []
+    groups = _groups(everything, short, ids, width)
+    for n, group in enumerate(groups, 1):
+        keep = [*range(ids), *group]
+        cells = [[r[i] for i in keep] for r in everything]
+        heads = [short[i] for i in keep]
+        widths = _layout(cells, heads, ids, width - 3 * len(keep) - 1)
+        part = build(heads, note, widths)
+        part.title = escape(f"{title} ({n}/{len(groups)})")
+        if n < len(groups):
+            part.caption = None  # the caption and legend once, under the last part
+        parts.append(part)
+    return Group(*parts)
 
 
 def _natural(table: Table) -> int:
