@@ -281,3 +281,12 @@ def test_room_goes_to_whole_cells_and_short_headers_before_wrapping(report):
     assert len(header.splitlines()) == 2  # the top rule and one line of headers
     assert any("80.50 ± 0.71" in ln and "85.50 ± 0.71" in ln for ln in block.splitlines())
     assert _column(text, "bb: test score", 0, 1) == [SPECIAL, "cifar10", LONG, "average"]
+
+
+def test_latex_keeps_double_hyphens_of_options():
+    """``--no-search`` in a note must not print as an en dash (LaTeX's ``--`` ligature)."""
+    assert tex("(--no-search)") == "(-{}-no-search)"
+    assert tex("a---b") == "a-{}-{}-b" and tex("-1.2") == "-1.2"
+    fixed = build_report(rows_for(["x"]).assign(selected_on="none (fixed hyperparameters)"))
+    assert "--no-search" not in latex(fixed).split("\n\n", 1)[1]
+    assert "-{}-no-search" in latex(fixed)

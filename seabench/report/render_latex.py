@@ -33,8 +33,10 @@ LATEX_SPECIAL = {
 
 
 def tex(value) -> str:
-    """``value`` as LaTeX text that prints as it reads (``a&b%`` -> ``a\\&b\\%``)."""
-    return "".join(LATEX_SPECIAL.get(ch, ch) for ch in str(value))
+    """``value`` as LaTeX text that prints as it reads (``a&b%`` -> ``a\\&b\\%``; ``--no-search``
+    keeps its two hyphens rather than becoming an en dash)."""
+    text = "".join(LATEX_SPECIAL.get(ch, ch) for ch in str(value))
+    return re.sub(r"-(?=-)", "-{}", text)
 
 
 def label_key(text: str) -> str:
