@@ -533,6 +533,9 @@ def test_offline_pretrained_weights_come_from_the_local_hub_cache_at_once(tmp_pa
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "torch-hub"))
     with pytest.raises(SeabenchError, match="not in the local Hugging Face or torch.hub cache"):
         timm_models.build_timm("test_efficientnet", pretrained=True)
+    # a bare name says which weights it stands for (a bare resnet50 is timm's a1_in1k)
+    with pytest.raises(SeabenchError, match=r"'resnet50' \(timm's resnet50\.a1_in1k, hub"):
+        timm_models.build_timm("resnet50", pretrained=True)
     # the hub cache's on-disk layout: models--ORG--NAME/{refs/main, snapshots/REV/FILE}
     repo = tmp_path / "models--timm--test_efficientnet.r160_in1k"
     (repo / "refs").mkdir(parents=True)

@@ -68,6 +68,20 @@ def cached_weights(arch: str) -> str | None:
     return None
 
 
+def _which(arch: str) -> str:
+    """`` (timm's resnet50.a1_in1k, hub repository timm/resnet50.a1_in1k)``: the weights a name
+    without a tag stands for, so an offline error says which file to bring."""
+    try:
+        cfg = timm.models.get_pretrained_cfg(arch)
+    except Exception:  # noqa: BLE001  (unknown names fail later, in create_model, clearly)
+        return ""
+    if cfg is None or not getattr(cfg, "tag", None):
+        return ""
+    base = arch.split(".")[0]
+    where = f", hub repository {cfg.hf_hub_id}" if cfg.hf_hub_id else ""
+    return f" (timm's {base}.{cfg.tag}{where})"
+
+
 def build_timm(arch: str, *, pretrained: bool = False, **kwargs) -> nn.Module:
     """``timm.create_model`` in eval mode; token models accept any ``--image-size``.
 
@@ -80,9 +94,9 @@ def build_timm(arch: str, *, pretrained: bool = False, **kwargs) -> nn.Module:
         local = cached_weights(arch)
         if local is None:
             raise SeabenchError(
-                f"no network to fetch the pretrained weights of {arch!r}, and they are not in the "
-                "local Hugging Face or torch.hub cache; pass a local file with --weights FILE "
-                "(or run once with network access)"
+                f"no network to fetch the pretrained weights of {arch!r}{_which(arch)}, and they "
+                "are not in the local Hugging Face or torch.hub cache; pass a local file with "
+                "--weights FILE (or run once with network access)"
             )
         kwargs["pretrained_cfg_overlay"] = {
             **kwargs.get("pretrained_cfg_overlay", {}),
