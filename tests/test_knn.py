@@ -163,3 +163,10 @@ def test_knn_keeps_its_bank_for_the_python_estimator():
     probs = est.predict_proba(q.numpy())
     assert probs.shape == (100, 5) and abs(probs.sum(1) - 1).max() < 1e-5
     assert est.score(q.numpy(), yq.numpy()) > 0.8
+
+
+def test_knn_scores_take_numpy_arrays():
+    fs = blobs()
+    x, y, q = fs.train_x, fs.train_y, fs.test_x[:10]
+    a = knn_scores(x.numpy(), y.numpy(), q.numpy(), (5,), fs.num_classes)[5]
+    assert torch.equal(a, knn_scores(x, y, q, (5,), fs.num_classes)[5])

@@ -85,3 +85,19 @@ def test_non_positive_l2_is_refused():
     x, y = _blobs()
     with pytest.raises(SeabenchError, match="the L2 weight must be positive, got 0"):
         fit_logreg(x, y, l2=0.0)
+
+
+def test_numpy_inputs_as_the_readme_calls_it():
+    """``lbfgs_search(train_x, train_y, val_x, val_y)`` on numpy arrays (what scikit-learn users
+    hold) chooses and predicts as on tensors; it raised AttributeError ('.to')."""
+    rng = np.random.default_rng(0)
+    means = rng.normal(size=(3, 8)) * 2
+    y = np.repeat(np.arange(3), 40)
+    x = (means[y] + rng.normal(size=(120, 8)) * 2).astype(np.float32)
+    grid = (1e-2, 1.0, 100.0)
+    a = lbfgs_search(x[::2], y[::2], x[1::2], y[1::2], grid=grid)
+    t = [torch.from_numpy(v) for v in (x[::2], y[::2], x[1::2], y[1::2])]
+    b = lbfgs_search(*t, grid=grid)
+    assert a.l2 == b.l2 and a.val_scores == b.val_scores
+    assert torch.equal(a.model.probs(x), b.model.probs(torch.from_numpy(x)))
+    assert fit_logreg(x, y.tolist(), l2=1.0).probs(x).shape == (120, 3)

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from seabench.errors import SeabenchError
+from seabench.probe.arrays import tensor
 
 TEMPERATURE = 0.07
 K_GRID = (10, 20, 50, 100, 200)
@@ -105,6 +106,7 @@ def knn_scores(
     max_elements: int = MAX_ELEMENTS,
 ) -> dict[int, torch.Tensor]:
     """Class scores for each k in ``ks`` from one neighbour search (with the largest k)."""
+    bank_x, bank_y, queries = tensor(bank_x), tensor(bank_y), tensor(queries)
     sims, idx = neighbours(bank_x, queries, max(ks), max_elements)
     bank_y = bank_y.to(sims.device)
     return {k: vote(sims, idx, bank_y, num_classes, k, temperature, max_elements) for k in ks}

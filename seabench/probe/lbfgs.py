@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from seabench.errors import SeabenchError
+from seabench.probe.arrays import tensor
 from seabench.probe.metrics import score
 
 L2_GRID: tuple[float, ...] = tuple(torch.logspace(-6, 5, 45, dtype=torch.float64).tolist())
@@ -61,7 +62,7 @@ class LogReg:
         return 1.0 / self.l2
 
     def transform(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.to(device=self.weight.device, dtype=self.weight.dtype)
+        x = tensor(x).to(device=self.weight.device, dtype=self.weight.dtype)
         if self.preprocess == "standardize":
             return (x - self.mean) / self.scale
         if self.preprocess == "l2":
@@ -251,6 +252,7 @@ def fit_logreg(
     warm-starts from another solution (its weights, not its preprocessing statistics).
     Stops when the largest gradient entry of the per-example objective is below ``tol``.
     """
+    x, y = tensor(x), tensor(y)
     num_classes, multilabel = _shape(y, num_classes, multilabel)
     problem = _Problem.build(x, y, num_classes, multilabel, preprocess, device, dtype)
     return problem.solve(l2, init, max_iter, tol)
@@ -284,6 +286,7 @@ def lbfgs_search(
     grid = tuple(float(v) for v in (grid or L2_GRID))
     if not grid:
         raise SeabenchError("the L2 grid is empty")
+    train_x, train_y, val_x, val_y = (tensor(v) for v in (train_x, train_y, val_x, val_y))
     num_classes, multilabel = _shape(train_y, num_classes, multilabel)
     problem = _Problem.build(train_x, train_y, num_classes, multilabel, preprocess, device, dtype)
     order = sorted(range(len(grid)), key=lambda i: -grid[i])  # strong -> weak
