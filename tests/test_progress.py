@@ -35,10 +35,11 @@ def test_piped_progress_prints_every_tenth_with_elapsed_and_left():
                 bar.update(task, advance=1)
 
     lines = lines_of(run)
-    assert lines[0] == "search sea (30 configs, seed 0): 0/100 (0%), started"
+    assert lines[0] == "search sea (30 configs, seed 0): 0/100 epochs (0%), started"
     assert len(lines) == 11  # started, 10% ... 90%, done
-    assert "10/100 (10%)" in lines[1] and "elapsed" in lines[1] and "left" in lines[1]
-    assert lines[-1].startswith("search sea (30 configs, seed 0): 100/100 (100%)")
+    assert "10/100 epochs (10%)" in lines[1] and "elapsed" in lines[1] and "left" in lines[1]
+    assert not lines[1].endswith("epochs")  # the unit is the count's, not a rate after "left"
+    assert lines[-1].startswith("search sea (30 configs, seed 0): 100/100 epochs (100%)")
     assert lines[-1].endswith("done")
 
 
@@ -118,9 +119,11 @@ def test_piped_extract_and_probe_print_progress_lines(tiny_home, tmp_path, monke
         cli, ["probe", *args, "--aug", "none", "--epochs", "10", "--no-search", "--json"]
     )
     assert done.exit_code == 0, done.output
-    epochs = [line for line in done.stderr.splitlines() if re.search(r"\d+/10 \(\d+%\)", line)]
+    epochs = [
+        line for line in done.stderr.splitlines() if re.search(r"\d+/10 epochs \(\d+%\)", line)
+    ]
     # the search phase and the refit each advance epoch by epoch, not 0 then 10
-    assert any("5/10 (50%)" in line for line in epochs), done.stderr
+    assert any("5/10 epochs (50%)" in line for line in epochs), done.stderr
     rows = [json.loads(line) for line in done.stdout.splitlines()]  # stdout: only JSON rows
     assert len(rows) == 1 and rows[0]["aug"] == "none"
 

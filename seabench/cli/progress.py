@@ -149,17 +149,22 @@ class LineProgress:
 
     def _line(self, task: LineTask, state: str = "") -> None:
         task.last_line = time.monotonic()
+        rate = str(task.fields.get("rate") or "")
+        unit = rate if rate and not any(c.isdigit() for c in rate) else ""  # "epochs", not a rate
         done = f"{task.completed:g}"
         if task.total:
-            done += f"/{task.total:g} ({100 * task.completed / task.total:.0f}%)"
+            done += f"/{task.total:g}"
+        if unit:
+            done += f" {unit}"
+        if task.total:
+            done += f" ({100 * task.completed / task.total:.0f}%)"
         parts = [f"{task.description}: {done}"]
         if state != "started":
             parts.append(f"{_duration(task.elapsed)} elapsed")
             speed = task.speed
             if state != "done" and task.total and speed:
                 parts.append(f"~{_duration((task.total - task.completed) / speed)} left")
-        rate = task.fields.get("rate")
-        if rate and state != "started":
+        if rate and not unit and state != "started":
             parts.append(str(rate))
         if state:
             parts.append(state)

@@ -95,7 +95,9 @@ def fit_sgd(
     folds = f" x {opts.folds} folds" if select == "kfold" else ""
     tick = (
         progress(
-            f"search {opts.aug} ({len(grid)} configs{folds}, seed {seed})", opts.settings.epochs
+            f"search {opts.aug} ({len(grid)} config{'s' if len(grid) != 1 else ''}{folds}, "
+            f"seed {seed})",
+            opts.settings.epochs,
         )
         if progress
         else None
