@@ -3,6 +3,8 @@
 The run is checkpointed every ``checkpoint_every`` steps and when it is interrupted (Ctrl-C or an
 exception), atomically, with the model, optimiser, schedule, step, data position and RNG state,
 so running the same command again continues from the last checkpoint instead of starting over.
+Ctrl-C takes effect between steps (:mod:`seabench.interrupts`), so what is checkpointed is the
+state of a whole number of steps and the resumed run ends with the uninterrupted run's numbers.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import copy
 import random
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +24,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from seabench._io import atomic_write
-from seabench.errors import SeabenchError
+from seabench.errors import SeabenchError, SeabenchWarning
+from seabench.interrupts import DeferredInterrupt, ignore_interrupts_in_worker
 
 #: progress(phase, step, total_steps, loss, images_per_second)
 Progress = Callable[[str, int, int, float, float], None]
@@ -138,8 +142,8 @@ def train(
     )
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=s.steps)
     step, cost = 0, {"wall_seconds": 0.0, "cpu_seconds": 0.0}
-    if checkpoint.is_file():
-        state = torch.load(checkpoint, map_location=device, weights_only=True)
+    state = _read_checkpoint(checkpoint, device)
+    if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
@@ -151,6 +155,10 @@ def train(
         seed_everything(s.seed)
     t_wall, t_cpu = time.perf_counter(), time.process_time()
 
+    # the random state at the last step boundary: a batch being drawn when the run stops has
+    # advanced it, and a checkpoint must hold the state the next step starts from
+    boundary_rng = (torch.get_rng_state(), random.getstate())
+
     def save() -> None:
         now = {
             "wall_seconds": cost["wall_seconds"] + time.perf_counter() - t_wall,
@@ -161,8 +169,8 @@ def train(
             "optimizer": opt.state_dict(),
             "scheduler": sched.state_dict(),
             "step": step,
-            "rng": torch.get_rng_state(),
-            "py_rng": list(random.getstate()[1]),
+            "rng": boundary_rng[0],
+            "py_rng": list(boundary_rng[1][1]),
             "cost": now,
         }
         atomic_write(checkpoint, lambda p: torch.save(state, p))
@@ -177,38 +185,52 @@ def train(
         generator=torch.Generator().manual_seed(s.seed + step),
         pin_memory=device.type == "cuda",
         persistent_workers=False,
+        worker_init_fn=ignore_interrupts_in_worker if s.workers > 0 else None,
     )
     use_amp = device.type == "cuda"
     model.train()
     last_saved, loss_value, t_rate, n_rate = step, float("nan"), time.perf_counter(), 0
+    # False from the forward pass (batch-norm statistics move) until the step is counted: a
+    # failure in between leaves weights that belong to no step, which are never checkpointed
+    at_boundary = True
     try:
-        for images, y in loader:
-            images = images.to(device, non_blocking=True)
-            y = y.to(device, non_blocking=True)
-            with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_amp):
-                logits = model(images)
-            loss = _loss(logits, y, s.multilabel)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            step += 1
-            n_rate += images.shape[0]
-            if device.type != "cuda" or step % 10 == 0 or step == s.steps:
-                loss_value = loss.item()  # on a GPU, synchronise only every 10 steps
-                if loss_value != loss_value or abs(loss_value) == float("inf"):
-                    raise Diverged(
-                        f"fine-tuning diverged (loss {loss_value}) at lr {s.lr} step {step}; "
-                        "use a smaller --lr"
-                    )
-            if step - last_saved >= s.checkpoint_every:
-                save()
-                last_saved = step
-            if progress:
-                rate = n_rate / max(time.perf_counter() - t_rate, 1e-9)
-                progress(phase, step, s.steps, loss_value, rate)
+        with DeferredInterrupt() as stop:  # Ctrl-C stops between steps, never inside one
+            batches_left = iter(loader)
+            while not stop.requested:
+                batch = next(batches_left, None)
+                if batch is None:
+                    break
+                images = batch[0].to(device, non_blocking=True)
+                y = batch[1].to(device, non_blocking=True)
+                at_boundary = False
+                with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_amp):
+                    logits = model(images)
+                loss = _loss(logits, y, s.multilabel)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                step += 1
+                boundary_rng = (torch.get_rng_state(), random.getstate())
+                at_boundary = True
+                n_rate += images.shape[0]
+                if device.type != "cuda" or step % 10 == 0 or step == s.steps:
+                    loss_value = loss.item()  # on a GPU, synchronise only every 10 steps
+                    if loss_value != loss_value or abs(loss_value) == float("inf"):
+                        raise Diverged(
+                            f"fine-tuning diverged (loss {loss_value}) at lr {s.lr} step {step}; "
+                            "use a smaller --lr"
+                        )
+                if step - last_saved >= s.checkpoint_every:
+                    save()
+                    last_saved = step
+                if progress:
+                    rate = n_rate / max(time.perf_counter() - t_rate, 1e-9)
+                    progress(phase, step, s.steps, loss_value, rate)
+            if stop.requested:
+                raise KeyboardInterrupt
     except BaseException:
-        if step > last_saved:
+        if at_boundary and step > last_saved:
             save()  # Ctrl-C or a failure keeps the finished steps
         raise
     if step > last_saved:
@@ -219,6 +241,29 @@ def train(
         "cpu_seconds": cost["cpu_seconds"] + time.process_time() - t_cpu,
         "steps": step,
     }
+
+
+def _read_checkpoint(path: Path, device: torch.device) -> dict | None:
+    """The state of an interrupted run, or None to start it over: a checkpoint that cannot be
+    read (truncated, or not one of ours) is rebuilt by running again, never a failed command."""
+    if not path.is_file():
+        return None
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+        if not isinstance(state, dict) or not state.keys() >= _CHECKPOINT_KEYS:
+            raise ValueError("not a fine-tuning checkpoint")
+        return state
+    except Exception as exc:  # torch raises RuntimeError, UnpicklingError, EOFError ...
+        warnings.warn(
+            f"checkpoint {path} is damaged ({type(exc).__name__}); starting that run over",
+            SeabenchWarning,
+            stacklevel=2,
+        )
+        path.unlink(missing_ok=True)
+        return None
+
+
+_CHECKPOINT_KEYS = {"model", "optimizer", "scheduler", "step", "rng", "py_rng", "cost"}
 
 
 def seed_everything(seed: int) -> None:
