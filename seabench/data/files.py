@@ -14,6 +14,7 @@ from typing import ClassVar
 from PIL import Image
 
 from seabench.data.base import DatasetAdapter
+from seabench.data.pixels import to_rgb, too_large
 from seabench.data.splits import SplitManifest, stratified_split
 from seabench.errors import DataNotFoundError, SeabenchError
 
@@ -225,7 +226,9 @@ def open_rgb(path: Path, dataset: str, min_side: int | None = None) -> Image.Ima
         with Image.open(path) as im:
             if min_side is not None and im.format == "JPEG":
                 im.draft("RGB", (min_side, min_side))
-            return im.convert("RGB")
+            return to_rgb(im)
+    except Image.DecompressionBombError as exc:
+        raise too_large(f"{dataset}: image {path}", exc) from exc
     except FileNotFoundError as exc:
         raise DataNotFoundError(
             f"{dataset}: image {path} is missing; the dataset folder is incomplete"

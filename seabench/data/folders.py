@@ -1,7 +1,8 @@
 """Datasets in the ImageFolder layout: ``imagefolder:PATH`` for any custom dataset, and MIT-67.
 
 ``PATH/{train,test}/<class>/*`` (and optionally ``val/<class>/*``) is read with torchvision's
-``find_classes`` / ``make_dataset``; the classes are the folders of ``train/``.  Without
+``find_classes`` and listed in ``make_dataset``'s order (:mod:`seabench.data.folder_walk`, which
+refuses symbolic-link loops); the classes are the folders of ``train/``.  Without
 ``val/``, a seeded, stratified 20% of train is held out as val.  MIT-67 is read from that layout
 under ``mit67/``, or from its original distribution (``Images/`` with ``TrainImages.txt`` and
 ``TestImages.txt``).
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from seabench.data.base import register_dataset, register_prefix
 from seabench.data.files import FileDataset, holdout, make_manifest, read_lines, split
+from seabench.data.folder_walk import class_images
 from seabench.data.splits import SplitManifest
 from seabench.errors import DataNotFoundError, SeabenchError
 
@@ -21,7 +23,7 @@ FOLDER_LAYOUT = "train/<class>/*.jpg, test/<class>/*.jpg and optionally val/<cla
 
 def read_image_folders(adapter: FileDataset) -> tuple[dict[str, dict], list[str], str]:
     """(splits, classes, val source) of ``adapter.base/{train,val,test}/<class>/*``."""
-    from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
+    from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes
 
     base = adapter.base
     adapter.require("train", "test")
@@ -43,7 +45,7 @@ def read_image_folders(adapter: FileDataset) -> tuple[dict[str, dict], list[str]
                 "does not have; every class needs training images"
             )
         try:
-            samples = make_dataset(base / s, class_to_idx, extensions=IMG_EXTENSIONS)
+            samples = class_images(base / s, class_to_idx, IMG_EXTENSIONS, adapter.name)
         except FileNotFoundError as exc:
             raise adapter.incomplete(
                 f"{s}/ has no image of some classes ({str(exc).strip().rstrip('.')})",

@@ -69,12 +69,16 @@ class DeviceDecoder:
         from torchvision.io import ImageReadMode, decode_jpeg
         from torchvision.transforms.functional import pil_to_tensor
 
+        from seabench.data.pixels import to_rgb, too_large
+
         try:
             return decode_jpeg(data, mode=ImageReadMode.RGB, device=self.device)
         except RuntimeError:
             try:
                 with Image.open(io.BytesIO(data.numpy().tobytes())) as im:
-                    return pil_to_tensor(im.convert("RGB")).to(self.device)
+                    return pil_to_tensor(to_rgb(im)).to(self.device)
+            except Image.DecompressionBombError as exc:
+                raise too_large("an image", exc) from exc
             except OSError as exc:
                 raise SeabenchError(f"cannot decode an image: {exc}") from exc
 

@@ -1,0 +1,106 @@
+"""Hostile image folders: a symbolic-link loop, a decompression bomb, 16-bit, palette, CMYK and
+EXIF-tagged files each give one clear error or the right pixels, never a hang or a traceback."""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from torchvision.datasets.folder import IMG_EXTENSIONS, make_dataset
+
+from seabench.data import get_dataset
+from seabench.data.files import open_rgb
+from seabench.data.folder_walk import class_images
+from seabench.errors import SeabenchError
+
+
+def _png(path: Path, w: int, h: int, rows: int = 1) -> None:
+    """A PNG header claiming w x h pixels (the file itself is tiny)."""
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(tag + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", crc)
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * (w * 3 + 1) * rows)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    )
+
+
+def _folder(root: Path) -> Path:
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        for c in ("a", "b"):
+            (root / split / c).mkdir(parents=True)
+            for i in range(3):
+                pixels = rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(root / split / c / f"{i}.png")
+    return root
+
+
+def test_a_symlink_loop_in_a_class_folder_is_one_clear_error(tmp_path):
+    root = _folder(tmp_path / "set")
+    os.symlink(".", root / "train" / "a" / "again")  # os.walk follows it ~40 levels deep
+    with pytest.raises(SeabenchError, match=r"train/a/again is a symbolic link .* remove the link"):
+        get_dataset(f"imagefolder:{root}").manifest()
+
+
+def test_listing_matches_torchvision_with_nested_folders_and_links(tmp_path):
+    root = _folder(tmp_path / "set")
+    (root / "train" / "a" / "deeper").mkdir()
+    Image.new("RGB", (4, 4)).save(root / "train" / "a" / "deeper" / "x.JPG")
+    (tmp_path / "elsewhere").mkdir()
+    Image.new("RGB", (4, 4)).save(tmp_path / "elsewhere" / "y.png")
+    os.symlink(tmp_path / "elsewhere", root / "train" / "b" / "linked")  # not a loop: followed
+    classes = {"a": 0, "b": 1}
+    ours = class_images(root / "train", classes, IMG_EXTENSIONS, "t")
+    assert ours == make_dataset(str(root / "train"), classes, extensions=IMG_EXTENSIONS)
+    assert any(p.endswith("linked/y.png") for p, _ in ours)
+
+
+def test_a_decompression_bomb_is_one_clear_error(tmp_path):
+    bomb = tmp_path / "bomb.png"
+    _png(bomb, 100_000, 100_000)
+    with pytest.raises(SeabenchError, match=r"bomb\.png is too large to decode safely"):
+        open_rgb(bomb, "imagefolder:x")
+
+
+def test_16_bit_greyscale_is_scaled_not_clipped_white(tmp_path):
+    values = np.array([[0, 256, 1000, 32768, 65535]], dtype=np.uint16)
+    Image.fromarray(values).save(tmp_path / "deep.png")
+    assert Image.open(tmp_path / "deep.png").mode.startswith("I;16")
+    rgb = np.asarray(open_rgb(tmp_path / "deep.png", "x"))
+    assert rgb[0, :, 0].tolist() == [0, 1, 3, 128, 255]
+    assert (rgb[..., 0] == rgb[..., 2]).all()
+
+
+@pytest.mark.parametrize("kind", ["palette", "cmyk", "exif-rotated", "grey+alpha"])
+def test_other_modes_open_as_rgb_of_their_own_size(tmp_path, kind):
+    rng = np.random.default_rng(1)
+    path = tmp_path / ("x.png" if kind in ("palette", "grey+alpha") else "x.jpg")
+    if kind == "palette":
+        Image.fromarray(rng.integers(0, 255, (6, 10, 3), dtype=np.uint8)).convert("P").save(path)
+    elif kind == "cmyk":
+        Image.fromarray(rng.integers(0, 255, (6, 10, 4), dtype=np.uint8), "CMYK").save(path)
+    elif kind == "grey+alpha":
+        Image.fromarray(rng.integers(0, 255, (6, 10, 2), dtype=np.uint8), "LA").save(path)
+    else:
+        exif = Image.Exif()
+        exif[0x0112] = 6  # "rotate 90": like torchvision's loader, the stored pixels are used
+        Image.fromarray(rng.integers(0, 255, (6, 10, 3), dtype=np.uint8)).save(path, exif=exif)
+    im = open_rgb(path, "x")
+    assert im.mode == "RGB" and im.size == (10, 6)
+
+
+@pytest.mark.parametrize("content", [b"", b"not an image\n", b"\xff\xd8\xff\xe0 cut short"])
+def test_empty_or_foreign_or_truncated_jpeg_is_one_clear_error(tmp_path, content):
+    path = tmp_path / "x.jpg"
+    path.write_bytes(content)
+    with pytest.raises(SeabenchError, match=r"cannot read image .*x\.jpg"):
+        open_rgb(path, "imagefolder:x")
