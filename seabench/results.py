@@ -12,6 +12,7 @@ the file and line numbers, every readable row is still used, and nothing is rewr
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 import uuid
@@ -66,12 +67,51 @@ class DamagedFile:
         )
 
 
+def _number(v: object) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _text(v: object) -> bool:
+    return isinstance(v, str) and v != ""
+
+
+def _whole(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+#: what the fields every table is built from must be (absent is fine for the optional ones): a
+#: line that parses but holds, say, a list for a backbone or text for a score is not a row, and
+#: is skipped like a truncated one instead of failing the report deep inside pandas
+FIELD_CHECKS = {
+    "dataset": _text,
+    "backbone": _text,
+    "aug": _text,
+    "test": _number,
+    "val": lambda v: v is None or _number(v),
+    "seed": lambda v: v is None or _whole(v),
+    "metric": lambda v: v is None or _text(v),
+    "solver": lambda v: v is None or _text(v),
+    "hparams": lambda v: v is None or isinstance(v, dict),
+    "image_size": lambda v: v is None or _whole(v),
+    "ci_low": lambda v: v is None or _number(v),
+    "ci_high": lambda v: v is None or _number(v),
+    "shots": lambda v: v is None or _whole(v),
+    "draw": lambda v: v is None or _whole(v),
+    **{
+        k: lambda v: v is None or isinstance(v, str)
+        for k in ("row_id", "manifest_hash", "features_key", "options_hash", "test_items")
+    },
+}
+
+
 def _parse(line: bytes) -> dict | None:
     try:
         row = json.loads(line.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         return None
     if not isinstance(row, dict) or not all(k in row for k in ROW_KEYS):
+        return None
+    if not all(check(row[k]) for k, check in FIELD_CHECKS.items() if k in row):
         return None
     return row
 

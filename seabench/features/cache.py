@@ -68,7 +68,11 @@ class FeatureCache:
             return None
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
-            if not isinstance(meta, dict) or "inputs" not in meta or "counts" not in meta:
+            if not (
+                isinstance(meta, dict)
+                and isinstance(meta.get("inputs"), dict)
+                and isinstance(meta.get("counts"), dict)
+            ):
                 raise ValueError("not a sidecar")
         except (ValueError, UnicodeDecodeError) as exc:
             raise CorruptEntry(f"cache entry {key} has an unreadable meta.json; {REBUILD}") from exc

@@ -187,9 +187,15 @@ class BrokenEntry:
         """Whether this could be the entry of a dataset and backbone (unknown: yes)."""
         if self.meta is None:
             return True
-        inputs = self.meta.get("inputs") or {}
-        names = {self.meta.get("backbone_name"), (inputs.get("backbone") or {}).get("name")}
-        same_data = (inputs.get("dataset") or {}).get("name") == dataset
+
+        def table(d: object, key: str) -> dict:  # untrusted: any field may be of any type
+            value = d.get(key) if isinstance(d, dict) else None
+            return value if isinstance(value, dict) else {}
+
+        inputs = table(self.meta, "inputs")
+        given = (self.meta.get("backbone_name"), table(inputs, "backbone").get("name"))
+        names = {n for n in given if isinstance(n, str)}
+        same_data = table(inputs, "dataset").get("name") == dataset
         return same_data and not names.isdisjoint(spellings(backbone))
 
 

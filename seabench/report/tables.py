@@ -109,8 +109,8 @@ def prepare(rows: pd.DataFrame) -> pd.DataFrame:
                 & (df["manifest_hash"].astype(str) == v.manifest_hash)
                 & (df["image_size"].astype(str) == v.image_size)
             )
-            size = v.image_size.removesuffix(".0")
-            df.loc[mask, "dataset"] = f"{d} [split {v.manifest_hash[:6]}, {size} px]"
+            size = str(v.image_size).removesuffix(".0")  # str(): a row without one is NaN
+            df.loc[mask, "dataset"] = f"{d} [split {str(v.manifest_hash)[:6]}, {size} px]"
     budget.add_budget(df)  # after the split variants: a --subset run is not a budget
     keys = ["backbone", "dataset", "method"]
     for col in PROTOCOL_FIELDS:
