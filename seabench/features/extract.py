@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from filelock import Timeout
 
 from seabench._io import storage_fix, storage_problem
 from seabench.backbones.base import Backbone
@@ -164,7 +165,11 @@ def extract_features(
                 entry = _reusable(cache, key)
                 if entry is None:
                     cache.clean_leftovers(key)
+                else:  # a run killed between its commit and its clean-up left its chunks
+                    shutil.rmtree(cache.partial_path(key), ignore_errors=True)
             if dist.broadcast(entry is not None):
+                if dist.is_main:
+                    _drop_committed_partial(cache, key)
                 return ExtractResult(entry or cache.get(key), True, 0, 0.0)
             partial = cache.partial_path(key)
             chunks = plan_chunks(manifest, chunk_size)
@@ -272,6 +277,19 @@ def _storage(cache: FeatureCache, key: str) -> Iterator[None]:
 
 def _inside(path: str | os.PathLike, directory: Path) -> bool:
     return Path(os.path.abspath(path)).is_relative_to(Path(os.path.abspath(directory)))
+
+
+def _drop_committed_partial(cache: FeatureCache, key: str) -> None:
+    """The chunks of an extraction killed after its commit (a copy of the entry's numbers) are
+    deleted by the next run that finds the entry, if no run of the key holds the lock."""
+    partial = cache.partial_path(key)
+    if not partial.is_dir():
+        return
+    try:
+        with cache.lock(key, timeout=0):
+            shutil.rmtree(partial, ignore_errors=True)
+    except (Timeout, OSError):  # being written by a run of the key, or a read-only cache
+        pass
 
 
 def _reusable(cache: FeatureCache, key: str) -> CacheEntry | None:
