@@ -200,3 +200,33 @@ class ResultsStore:
         """All rows as a table; nested fields (hparams, versions) stay dicts; ``located``: with
         each row's file and line."""
         return pd.DataFrame(self.rows(located))
+
+
+class RowSink:
+    """Stores each seed's rows as soon as they exist, so a Ctrl-C or a crash in the last seed
+    keeps the seeds before it.  After a storage failure (full disk, read-only home) it stores
+    nothing more and the command carries on computing; :meth:`finish` then raises the failure
+    with every row computed, for the caller to show."""
+
+    def __init__(self, store: ResultsStore):
+        self.store = store
+        self.unstored: list[dict] = []
+        self.failed = False
+
+    def __call__(self, rows: list[dict]) -> None:
+        if not self.failed:
+            try:
+                self.store.append(rows)
+                return
+            except StorageError:
+                self.failed = True
+        self.unstored.extend(rows)
+
+    def finish(self, rows: list[dict]) -> list[dict]:
+        """``rows`` (all of them) once the unstored ones are stored; else StorageError."""
+        if self.unstored:
+            try:
+                self.store.append(self.unstored)  # once more: the message counts them all
+            except StorageError as exc:
+                raise StorageError(str(exc), kept=rows) from exc
+        return rows

@@ -180,7 +180,7 @@ def probe_cached(
     from seabench.probe import run_probe
     from seabench.probe.ensemble import run_ensemble
     from seabench.probe.multiview import MULTIVIEW_AUGS
-    from seabench.results import ResultsStore
+    from seabench.results import ResultsStore, RowSink
 
     match = {"size": image_size} if image_size else {}
     multiview = opts.aug in MULTIVIEW_AUGS
@@ -195,19 +195,16 @@ def probe_cached(
     if ensemble is not None and fewshot is not None:
         raise SeabenchError("--shots probes one backbone at a time; drop --ensemble")
     cache = FeatureCache(home.features)
+    sink = RowSink(ResultsStore(home.results))  # each seed's row stored as soon as it exists
     if ensemble is not None:
         sets = [feature_set(find_features(cache, dataset, b, multiview, match)) for b in names]
-        rows = run_ensemble(
-            sets, ensemble, opts, progress, info={"options_hash": options_hash(opts)}
-        )
-    else:
-        fs = feature_set(find_features(cache, dataset, names[0], multiview, match))
-        fs.info["options_hash"] = options_hash(opts)
-        if fewshot is not None:
-            return probe_fewshot(home, fs, opts, fewshot, progress)
-        rows = run_probe(fs, opts, progress=progress)
-    ResultsStore(home.results).append(rows)
-    return rows
+        info = {"options_hash": options_hash(opts)}
+        return sink.finish(run_ensemble(sets, ensemble, opts, progress, info, sink))
+    fs = feature_set(find_features(cache, dataset, names[0], multiview, match))
+    fs.info["options_hash"] = options_hash(opts)
+    if fewshot is not None:
+        return probe_fewshot(home, fs, opts, fewshot, progress)
+    return sink.finish(run_probe(fs, opts, progress=progress, sink=sink))
 
 
 def probe_fewshot(
@@ -257,15 +254,14 @@ def probe_external(
     ``naming`` holds metric, num_classes, dataset, backbone.  Rows are appended to the store."""
     from seabench.probe import run_probe
     from seabench.probe.inputs import external_feature_set
-    from seabench.results import ResultsStore
+    from seabench.results import ResultsStore, RowSink
 
     fs = external_feature_set(**files, **naming)
     fs.info["options_hash"] = options_hash(opts)
     if fewshot is not None:
         return probe_fewshot(home, fs, opts, fewshot, progress)
-    rows = run_probe(fs, opts, progress=progress)
-    ResultsStore(home.results).append(rows)
-    return rows
+    sink = RowSink(ResultsStore(home.results))
+    return sink.finish(run_probe(fs, opts, progress=progress, sink=sink))
 
 
 def options_hash(opts: ProbeOptions) -> str:

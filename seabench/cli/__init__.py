@@ -3,10 +3,13 @@ library, print.  This module only builds the group."""
 
 from __future__ import annotations
 
+import signal
+import sys
+
 import click
 
 from seabench import __version__
-from seabench.cli._common import CONTEXT, SeabenchGroup
+from seabench.cli._common import CONTEXT, INTERRUPTED, SeabenchGroup, err
 from seabench.cli.backbones import backbones
 from seabench.cli.cache import cache
 from seabench.cli.datasets import datasets
@@ -37,7 +40,16 @@ for _command in (extract, probe, report, finetune, run, datasets, backbones, cac
 
 
 def main() -> None:
-    cli(prog_name="seabench")
+    try:
+        cli(prog_name="seabench")
+    except KeyboardInterrupt:  # outside the command: while parsing, or after it ended
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        err.print(INTERRUPTED, highlight=False)
+        sys.exit(130)
+    finally:
+        # the command is over (its results written): a Ctrl-C now would only interrupt the
+        # interpreter's shutdown (torch's finalizers) into a traceback and a misleading status
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 if __name__ == "__main__":

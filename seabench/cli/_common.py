@@ -48,6 +48,9 @@ def table_console() -> Console:
     return Console(width=int(columns) if columns.isdigit() and int(columns) > 0 else 160)
 
 
+#: what Ctrl-C prints (then exit status 130)
+INTERRUPTED = "interrupted: finished work is kept; run the same command again to resume"
+
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
@@ -115,7 +118,7 @@ class SeabenchGroup(click.Group):
             print_error(str(exc))
             ctx.exit(2)
         except KeyboardInterrupt:
-            err.print("interrupted: finished work is kept; run the same command again to resume")
+            err.print(INTERRUPTED, highlight=False)
             ctx.exit(130)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise

@@ -112,17 +112,19 @@ def run_ensemble(
     opts: ProbeOptions,
     progress: Callable[[str, int], None] | None = None,
     info: dict | None = None,
+    sink: Callable[[list[dict]], None] | None = None,
 ) -> list[dict]:
     """Rows (one per seed) of an ensemble of the backbones' probes, recorded as its own backbone.
 
-    ``info`` is merged into every row (e.g. the options hash).
+    ``info`` is merged into every row (e.g. the options hash); ``sink`` gets each seed's row as
+    soon as it is scored (see :func:`~seabench.probe.protocol.run_probe`).
     """
     if mode not in MODES:
         raise SeabenchError(f"unknown ensemble {mode!r}; choose one of: {', '.join(MODES)}")
     if mode == "concat":
         joint = concat_features(sets)
         joint.info.update(info or {})
-        return run_probe(joint, opts, progress)
+        return run_probe(joint, opts, progress, sink)
     check_members(sets)
     device = resolve_device(opts.device)
     splits = [prepare(fs, device) for fs in sets]
@@ -153,4 +155,6 @@ def run_ensemble(
         row = make_row(merged, opts, splits[0], combined, test, seed)
         row["dim"] = sum(s.train_x.shape[1] for s in splits)
         rows.append(scored_row(row, merged, opts, test_probs))
+        if sink is not None:
+            sink(rows[-1:])
     return rows

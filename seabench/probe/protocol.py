@@ -73,11 +73,13 @@ def run_probe(
     fs: FeatureSet,
     opts: ProbeOptions,
     progress: Callable[[str, int], None] | None = None,
+    sink: Callable[[list[dict]], None] | None = None,
 ) -> list[dict]:
     """Run the protocol for each seed and return one result row per seed.
 
     ``progress(phase, total)`` is called when a training phase starts and the returned rows are
-    the ones that the results store appends.
+    the ones that the results store appends; ``sink(rows)`` gets each seed's row as soon as it
+    is scored (to store it before the next seed runs).
     """
     fs = views_for(fs, opts)
     s = prepare(fs, resolve_device(opts.device))
@@ -87,4 +89,6 @@ def run_probe(
         test = score(fs.metric, result.test_probs, s.test_y)
         row = make_row(fs, opts, s, result, test, seed)
         rows.append(scored_row(row, fs, opts, result.test_probs))
+        if sink is not None:
+            sink(rows[-1:])
     return rows
