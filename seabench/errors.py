@@ -2,7 +2,25 @@
 
 
 class SeabenchError(Exception):
-    """Bad usage or bad input: the message says what is wrong and how to fix it."""
+    """Bad usage or bad input: the message says what is wrong and how to fix it.
+
+    Raised in a data-loader worker process (a damaged image met by ``--workers N``), it comes
+    back from torch as the same class with the worker's whole traceback as its message; its
+    ``str()`` is still the one line it was raised with."""
+
+    def __str__(self) -> str:
+        return _from_worker(super().__str__(), type(self))
+
+
+def _from_worker(text: str, cls: type) -> str:
+    """The original message of an exception torch's DataLoader re-raised from a worker:
+    ``Caught X in DataLoader worker process N.\nOriginal Traceback ...\nmodule.X: message``."""
+    first = text.split("\n", 1)[0]
+    if not (text.startswith("Caught ") and "DataLoader worker process" in first):
+        return text
+    marker = f"\n{cls.__module__}.{cls.__qualname__}: "
+    at = text.rfind(marker)
+    return text[at + len(marker) :].rstrip("\n") if at >= 0 else text
 
 
 class DataNotFoundError(SeabenchError):

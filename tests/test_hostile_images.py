@@ -104,3 +104,22 @@ def test_empty_or_foreign_or_truncated_jpeg_is_one_clear_error(tmp_path, content
     path.write_bytes(content)
     with pytest.raises(SeabenchError, match=r"cannot read image .*x\.jpg"):
         open_rgb(path, "imagefolder:x")
+
+
+def test_a_damaged_image_met_by_a_loader_worker_is_still_one_line(tmp_path):
+    """torch re-raises a worker's error with the worker's traceback as its message."""
+    from torchvision.transforms.functional import pil_to_tensor
+
+    from seabench.features.loader import ManifestImages, make_loader
+
+    root = _folder(tmp_path / "set")
+    (root / "train" / "a" / "0.png").write_bytes(b"")  # zero bytes where an image should be
+    adapter = get_dataset(f"imagefolder:{root}")
+    items = adapter.manifest().items("train")
+    data = ManifestImages(adapter, items, pil_to_tensor)
+    loader = make_loader(data, [list(range(len(items)))], None, workers=1, pin_memory=False)
+    with pytest.raises(SeabenchError) as caught:
+        list(loader)
+    message = str(caught.value)
+    assert "Traceback" not in message and "\n" not in message
+    assert message.startswith(f"imagefolder:{root}: cannot read image ") and "0.png" in message
