@@ -125,3 +125,24 @@ def test_a_checkpoint_of_another_shape_of_dict_is_not_half_loaded(tmp_path):
         cost = train(fresh(), Points(), SETTINGS, ckpt, "b")
     assert cost["steps"] == SETTINGS.steps
     assert any("damaged" in str(w.message) for w in caught)
+
+
+def test_leftovers_of_a_kill_are_removed_and_the_row_is_the_same(tmp_path):
+    """kill -9 skips every clean-up: a checkpoint's temp file killed mid-write, and the checkpoint
+    of a run killed after writing its result, are deleted when the run is met again."""
+    from seabench.finetune import FinetuneOptions, finetune_cell
+
+    home = tmp_path / "home"
+    opts = FinetuneOptions(
+        max_steps=2, batch_size=4, grid="small", image_size=32, subset=10, workers=0
+    )
+    first, _ = finetune_cell(home, "mnist5k", "efficientnet_lite0", opts)
+    (done,) = (home / "finetune").glob("*/refit-*.done.json")
+    tag = done.name.removesuffix(".done.json")
+    stale_ckpt = done.parent / f"{tag}.ckpt.pt"  # killed between .done.json and its unlink
+    stale_ckpt.write_bytes(b"a whole model")
+    torn_tmp = done.parent / f".{tag}.ckpt.pt.k1ll3d.tmp"  # killed inside atomic_write
+    torn_tmp.write_bytes(b"half a model")
+    again, _ = finetune_cell(home, "mnist5k", "efficientnet_lite0", opts)
+    assert not stale_ckpt.exists() and not torn_tmp.exists()
+    assert again["test"] == first["test"]

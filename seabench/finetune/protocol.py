@@ -126,6 +126,7 @@ def run_finetune(
         done = run_dir / f"{tag}.done.json"
         preds_path = run_dir / f"{tag}.test-predictions.safetensors"
         finished = _finished_run(done, preds_path if score_on == "test" else None, log)
+        _drop_leftovers(run_dir, tag, finished is not None)
         if finished is not None:
             return finished
         settings = RunSettings(
@@ -241,6 +242,16 @@ def run_finetune(
         return {**row, "test_items": test_items}
     preds = TestPredictions.from_tensors(load_file(str(preds_file)))
     return finish_row(row, preds, test_items, DEFAULT_RESAMPLES, DEFAULT_CONFIDENCE)
+
+
+def _drop_leftovers(run_dir: Path, tag: str, finished: bool) -> None:
+    """What a run killed at an unlucky moment left (kill -9 skips every clean-up): the temp file
+    of a checkpoint being written (a model's size each time), and the checkpoint of a run that
+    had already written its result."""
+    for tmp in run_dir.glob(f".{tag}.*.tmp"):
+        tmp.unlink(missing_ok=True)
+    if finished:
+        (run_dir / f"{tag}.ckpt.pt").unlink(missing_ok=True)
 
 
 def _finished_run(done: Path, preds: Path | None, log: Callable[[str], None] | None) -> dict | None:
