@@ -98,3 +98,28 @@ def test_sidecar_fields_of_the_wrong_types_are_one_error_line(home, meta):
         result = _cli(*args, "--home", home.root)
         assert result.exit_code in (0, 2), result.output
         assert "internal error" not in result.output and "Traceback" not in result.output
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (print, ("this would have run",))
+
+
+def test_a_pickle_that_runs_code_as_a_feature_file_is_one_line(tmp_path):
+    import pickle
+
+    import torch
+
+    evil, x, y = tmp_path / "evil.pt", tmp_path / "x.pt", tmp_path / "y.pt"
+    evil.write_bytes(pickle.dumps(_RunsCode(), protocol=4))
+    torch.save(torch.randn(20, 4), x)
+    torch.save(torch.arange(20) % 2, y)
+    result = _cli(
+        "probe", "--train-features", evil, "--train-labels", y, "--test-features", x,
+        "--test-labels", y, "--no-search", "--epochs", "2", "--home", tmp_path / "home",
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "this would have run" not in result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr  # no warning lines from torch's unpickler
+    assert "holds Python objects other than tensors" in lines[0]

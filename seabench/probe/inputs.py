@@ -13,6 +13,8 @@ Formats, chosen by suffix and always loaded without pickle:
 from __future__ import annotations
 
 import hashlib
+import pickle
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +45,9 @@ def load_tensor(spec: str | Path, what: str = "feature") -> torch.Tensor:
     suffix = path.suffix.lower()
     try:
         if suffix in (".pt", ".pth"):
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():  # torch's notes on pickle protocols: not ours
+                warnings.simplefilter("ignore", UserWarning)
+                obj = torch.load(path, map_location="cpu", weights_only=True)
             if isinstance(obj, dict):
                 obj = _pick(
                     {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}, name, path, what
@@ -72,6 +76,8 @@ def load_tensor(spec: str | Path, what: str = "feature") -> torch.Tensor:
         raise
     except Exception as exc:  # pickle refused, corrupt file, wrong format
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if isinstance(exc, pickle.UnpicklingError):  # torch's text is about its own defaults
+            first = "it holds Python objects other than tensors, which are never unpickled"
         raise SeabenchError(
             f"cannot read {what} file {path} as {suffix} ({first[:200]}); save plain tensors "
             "(torch.save(tensor), numpy.save or safetensors)"
