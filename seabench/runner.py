@@ -177,7 +177,6 @@ def probe_cached(
     instead of the full training set.  Rows are appended to the store."""
     from seabench.errors import SeabenchError
     from seabench.features import FeatureCache
-    from seabench.probe import run_probe
     from seabench.probe.ensemble import run_ensemble
     from seabench.probe.multiview import MULTIVIEW_AUGS
     from seabench.results import ResultsStore, RowSink
@@ -204,7 +203,15 @@ def probe_cached(
     fs.info["options_hash"] = options_hash(opts)
     if fewshot is not None:
         return probe_fewshot(home, fs, opts, fewshot, progress)
-    return sink.finish(run_probe(fs, opts, progress=progress, sink=sink))
+    return sink.finish(_seeds(sink, fs, opts, progress))
+
+
+def _seeds(sink, fs: FeatureSet, opts: ProbeOptions, progress) -> list[dict]:
+    """Each seed's row stored as soon as it is scored; an interrupted run continued."""
+    from seabench.probe import run_probe
+    from seabench.probe_resume import run_seeds
+
+    return run_seeds(sink.store, fs, opts, lambda f, o: run_probe(f, o, progress, sink))
 
 
 def probe_fewshot(
@@ -252,7 +259,6 @@ def probe_external(
 ) -> list[dict]:
     """Probe features from files (``files`` maps train/val/test_features/labels to paths);
     ``naming`` holds metric, num_classes, dataset, backbone.  Rows are appended to the store."""
-    from seabench.probe import run_probe
     from seabench.probe.inputs import external_feature_set
     from seabench.results import ResultsStore, RowSink
 
@@ -261,7 +267,7 @@ def probe_external(
     if fewshot is not None:
         return probe_fewshot(home, fs, opts, fewshot, progress)
     sink = RowSink(ResultsStore(home.results))
-    return sink.finish(run_probe(fs, opts, progress=progress, sink=sink))
+    return sink.finish(_seeds(sink, fs, opts, progress))
 
 
 def options_hash(opts: ProbeOptions) -> str:

@@ -3,6 +3,7 @@ the seeds a probe finished before it are stored."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -38,11 +39,9 @@ def test_ctrl_c_in_the_last_seed_keeps_the_rows_of_the_seeds_before_it(
         return real_fit(s, fs, opts, seed, progress)
 
     monkeypatch.setattr(protocol, "fit", fit)
-    result = CliRunner().invoke(
-        cli,
-        ["probe", "--dataset", "mnist5k", "--backbone", "efficientnet_lite0", "--no-search",
-         "--epochs", "2", "--seeds", "3", "--home", str(home.root)],
-    )  # fmt: skip
+    command = ["probe", "--dataset", "mnist5k", "--backbone", "efficientnet_lite0"]
+    command += ["--no-search", "--epochs", "2", "--seeds", "3", "--home", str(home.root)]
+    result = CliRunner().invoke(cli, command)
     assert result.exit_code == 130, result.output
     assert "interrupted: finished work is kept" in result.stderr
     assert "Traceback" not in result.output
@@ -50,6 +49,22 @@ def test_ctrl_c_in_the_last_seed_keeps_the_rows_of_the_seeds_before_it(
     rows = ResultsStore(home.results).rows()
     assert sorted(r["seed"] for r in rows) == [0, 1]  # computed before the Ctrl-C: kept
     assert all(ResultsStore(home.results).predictions().has(r["row_id"]) for r in rows)
+
+    # the same command again runs only the missing seed: each seed once, as uninterrupted
+    monkeypatch.setattr(protocol, "fit", real_fit)
+    again = CliRunner().invoke(cli, [*command, "--json"])
+    assert again.exit_code == 0, again.output
+    printed = [json.loads(line) for line in again.stdout.splitlines()]
+    assert [r["seed"] for r in printed] == [0, 1, 2]
+    stored = ResultsStore(home.results).rows()
+    assert sorted(r["seed"] for r in stored) == [0, 1, 2]
+    assert {r["row_id"] for r in rows} <= {r["row_id"] for r in stored}
+    assert len({r["invocation"] for r in stored}) == 1
+
+    # a finished run is not continued: running it once more appends a new row per seed
+    third = CliRunner().invoke(cli, command)
+    assert third.exit_code == 0, third.output
+    assert sorted(r["seed"] for r in ResultsStore(home.results).rows()) == [0, 0, 1, 1, 2, 2]
 
 
 @pytest.fixture
