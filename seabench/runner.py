@@ -246,6 +246,11 @@ def probe_fewshot(
             key = (info["shots"], info["draw"], info["draw_hash"])
             return all((*key, s) in done for s in seeds)
 
+    else:  # the command line: a run stopped before its last draw is continued
+        from seabench.probe_resume import fewshot_skip
+
+        planned = {"shots": list(plan.shots), "draws": plan.draws, "val_shots": plan.val_shots}
+        skip = fewshot_skip(store, fs, opts, planned)
     return run_fewshot(fs, opts, plan, progress, sink=store.append, skip=skip)
 
 

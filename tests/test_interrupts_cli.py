@@ -115,3 +115,29 @@ def test_ctrl_c_while_the_interpreter_shuts_down_prints_no_traceback(tmp_path):
     )
     assert "Traceback" not in done.stderr and "KeyboardInterrupt" not in done.stderr, done.stderr
     assert done.returncode == 0 and "seabench" in done.stdout
+
+
+def test_ctrl_c_between_few_shot_draws_is_continued_not_repeated(tiny_home, tmp_path, monkeypatch):
+    home = Home.resolve(tmp_path / "home")
+    shutil.copytree(tiny_home.root, home.root)
+    from seabench.probe import protocol
+
+    real, calls = protocol.run_probe, []
+
+    def run_probe(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # in the third of four draws
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(protocol, "run_probe", run_probe)
+    command = ["probe", "--dataset", "mnist5k", "--backbone", "efficientnet_lite0", "--no-search"]
+    command += ["--epochs", "2", "--shots", "1,2", "--draws", "2", "--home", str(home.root)]
+    assert CliRunner().invoke(cli, command).exit_code == 130
+    assert len(ResultsStore(home.results).rows()) == 2
+
+    monkeypatch.setattr(protocol, "run_probe", real)
+    again = CliRunner().invoke(cli, command)
+    assert again.exit_code == 0, again.output
+    units = sorted((r["shots"], r["draw"]) for r in ResultsStore(home.results).rows())
+    assert units == [(1, 0), (1, 1), (2, 0), (2, 1)]  # each draw once
