@@ -123,3 +123,24 @@ def test_a_damaged_image_met_by_a_loader_worker_is_still_one_line(tmp_path):
     message = str(caught.value)
     assert "Traceback" not in message and "\n" not in message
     assert message.startswith(f"imagefolder:{root}: cannot read image ") and "0.png" in message
+
+
+def test_a_fifo_named_like_an_image_is_one_error_not_a_hang(tmp_path):
+    import threading
+    import time
+
+    fifo = tmp_path / "x.jpg"
+    os.mkfifo(fifo)
+
+    def release_a_blocked_reader():  # so the old code fails the test instead of hanging it
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+                return
+            except OSError:  # no reader yet
+                time.sleep(0.05)
+
+    threading.Thread(target=release_a_blocked_reader, daemon=True).start()
+    with pytest.raises(SeabenchError, match=r"x\.jpg is not a regular file"):
+        open_rgb(fifo, "imagefolder:x")

@@ -14,7 +14,7 @@ from typing import ClassVar
 from PIL import Image
 
 from seabench.data.base import DatasetAdapter
-from seabench.data.pixels import to_rgb, too_large
+from seabench.data.pixels import require_regular_file, to_rgb, too_large
 from seabench.data.splits import SplitManifest, stratified_split
 from seabench.errors import DataNotFoundError, SeabenchError
 
@@ -222,6 +222,7 @@ def open_rgb(path: Path, dataset: str, min_side: int | None = None) -> Image.Ima
     1024 x 768 photo resized to 256 px is decoded at 512 x 384: fewer pixels to decode and to
     resize.  Other formats ignore it.
     """
+    require_regular_file(path, f"{dataset}: image")
     try:
         with Image.open(path) as im:
             if min_side is not None and im.format == "JPEG":

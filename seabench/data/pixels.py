@@ -10,6 +10,9 @@ bomb: a small file claiming a huge size) is one clear error, not an internal one
 
 from __future__ import annotations
 
+import os
+import stat
+
 import numpy as np
 from PIL import Image
 
@@ -32,3 +35,18 @@ def too_large(what: str, exc: Image.DecompressionBombError) -> SeabenchError:
     return SeabenchError(
         f"{what} is too large to decode safely ({exc}); shrink or remove the image"
     )
+
+
+def require_regular_file(path: str | os.PathLike, what: str) -> None:
+    """Refuse a FIFO, socket or device where an image file should be: reading one would wait
+    forever for a writer (a FIFO) or never end (a device).  A missing file passes: its reader
+    says it is missing."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if not stat.S_ISREG(mode):
+        raise SeabenchError(
+            f"{what} {path} is not a regular file (a FIFO, socket or device); "
+            "replace it with the image file or remove it"
+        )

@@ -13,6 +13,7 @@ import torch
 from torch.utils.data import Dataset
 
 from seabench.data.base import DatasetAdapter
+from seabench.data.pixels import require_regular_file
 from seabench.data.transforms import resize_side
 from seabench.errors import SeabenchError
 
@@ -28,6 +29,7 @@ class ManifestBytes(Dataset):
 
     def __getitem__(self, i: int) -> torch.Tensor:
         path = self.adapter.path(self.items[i])
+        require_regular_file(path, f"{self.adapter.name}: image")
         try:
             data = path.read_bytes()
         except OSError as exc:
