@@ -76,7 +76,17 @@ def _text(v: object) -> bool:
 
 
 def _whole(v: object) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
+    """An integer, or a float with no fraction (from a table column that also has blanks)."""
+    return _number(v) and float(v).is_integer()
+
+
+def _absent(v: object) -> bool:
+    """None, or NaN (a row written from a table where the field was empty)."""
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def _optional(check):
+    return lambda v: _absent(v) or check(v)
 
 
 #: what the fields every table is built from must be (absent is fine for the optional ones): a
@@ -87,18 +97,18 @@ FIELD_CHECKS = {
     "backbone": _text,
     "aug": _text,
     "test": _number,
-    "val": lambda v: v is None or _number(v),
-    "seed": lambda v: v is None or _whole(v),
-    "metric": lambda v: v is None or _text(v),
-    "solver": lambda v: v is None or _text(v),
-    "hparams": lambda v: v is None or isinstance(v, dict),
-    "image_size": lambda v: v is None or _whole(v),
-    "ci_low": lambda v: v is None or _number(v),
-    "ci_high": lambda v: v is None or _number(v),
-    "shots": lambda v: v is None or _whole(v),
-    "draw": lambda v: v is None or _whole(v),
+    "val": _optional(_number),
+    "seed": _optional(_whole),
+    "metric": _optional(_text),
+    "solver": _optional(_text),
+    "hparams": _optional(lambda v: isinstance(v, dict)),
+    "image_size": _optional(_whole),
+    "ci_low": _optional(_number),
+    "ci_high": _optional(_number),
+    "shots": _optional(_whole),
+    "draw": _optional(_whole),
     **{
-        k: lambda v: v is None or isinstance(v, str)
+        k: _optional(lambda v: isinstance(v, str))
         for k in ("row_id", "manifest_hash", "features_key", "options_hash", "test_items")
     },
 }
