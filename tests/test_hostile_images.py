@@ -144,3 +144,19 @@ def test_a_fifo_named_like_an_image_is_one_error_not_a_hang(tmp_path):
     threading.Thread(target=release_a_blocked_reader, daemon=True).start()
     with pytest.raises(SeabenchError, match=r"x\.jpg is not a regular file"):
         open_rgb(fifo, "imagefolder:x")
+
+
+def test_pillows_warnings_about_an_image_are_one_line_each(capsys):
+    """Damaged EXIF data: Pillow warns from its own source (two lines, one of Pillow's code)."""
+    from seabench.cli._common import _show_once
+
+    shown = []
+    show = _show_once(lambda *a: shown.append(a))
+    pil = "/venv/lib/python3.11/site-packages/PIL/TiffImagePlugin.py"
+    for _ in range(2):
+        show(UserWarning("Corrupt EXIF data.  Expecting 4 bytes\n"), UserWarning, pil, 982)
+    show(UserWarning("not Pillow's"), UserWarning, "/somewhere/else.py", 1)
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 1 and "Corrupt EXIF data. Expecting 4 bytes" in err
+    assert len(err.strip().splitlines()) == 1
+    assert len(shown) == 1  # other warnings still go where they went

@@ -61,19 +61,28 @@ def print_error(message: str, label: str = "error") -> None:
         err.print(f"[bold red]{label}:[/] {escape(line)}", highlight=False, soft_wrap=True)
 
 
+def _from_pil(filename: str) -> bool:
+    """A warning raised inside Pillow (damaged EXIF data, a very large image): about the user's
+    image, not about seabench's code, so its source line means nothing to them."""
+    parts = os.path.normpath(str(filename)).split(os.sep)
+    return "PIL" in parts[:-1]
+
+
 def _show_once(fallback):
-    """A ``warnings.showwarning`` printing each distinct seabench warning once per command, as a
-    line on stderr; other warnings go where they went before."""
+    """A ``warnings.showwarning`` printing each distinct seabench (or Pillow) warning once per
+    command, as a line on stderr; other warnings go where they went before."""
     seen: set[str] = set()
 
     def show(message, category, filename, lineno, file=None, line=None):
-        if not issubclass(category, SeabenchWarning):
+        if issubclass(category, SeabenchWarning):
+            text = str(message)
+        elif _from_pil(filename):
+            text = f"Pillow, reading an image: {' '.join(str(message).split())}"
+        else:
             return fallback(message, category, filename, lineno, file, line)
-        if str(message) not in seen:
-            seen.add(str(message))
-            err.print(
-                f"[yellow]warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True
-            )
+        if text not in seen:
+            seen.add(text)
+            err.print(f"[yellow]warning:[/] {escape(text)}", highlight=False, soft_wrap=True)
 
     return show
 
