@@ -5,8 +5,8 @@ Each seed's row is stored as soon as it is scored, so a Ctrl-C or a kill in seed
 ``seeds_planned`` (``[first, count]``).  Running the same command again finds a run that stopped
 early (rows of the same features, method, options and seed range, fewer seeds than planned) and
 runs only its missing seeds (few-shot probes: draws), under its id: the rows end as one
-uninterrupted run's, each seed once.  A run that finished is not continued: the same command then runs afresh and appends new
-rows (the report counts each seed's latest), as it always has.
+uninterrupted run's, each seed once.  A run that finished is not continued: the same command
+then runs afresh and appends new rows (the report counts each seed's latest), as it always has.
 """
 
 from __future__ import annotations
