@@ -163,7 +163,7 @@ def run_recipe(
     from seabench.errors import SeabenchError, UnsafeFileError
     from seabench.finetune import finetune_cell
     from seabench.probe import run_probe
-    from seabench.results import ResultsStore
+    from seabench.results import ResultsStore, test_text
 
     failures = []
     plan = recipe.fewshot_plan()
@@ -209,7 +209,7 @@ def run_recipe(
                     for r in new:  # logged before storing: a full disk does not lose it
                         log(
                             f"probe {backbone} / {dataset} / {method} seed {r['seed']}: "
-                            f"val {r['val']:.2f}  test {r['test']:.2f}  "
+                            f"val {r['val']:.2f}  {test_text(r)}  "
                             f"({r['configs_searched']} configs, {r['search_seconds']:.1f} s)"
                         )
                     ResultsStore(home.results).append(new)
@@ -268,7 +268,7 @@ def run_recipe(
                 + (
                     "recorded"
                     if recorded
-                    else f"test {row['test']:.2f} ({row['configs_searched'] or 1} config(s), "
+                    else f"{test_text(row)} ({row['configs_searched'] or 1} config(s), "
                     f"{row['wall_seconds']:.1f} s)"
                 )
             )

@@ -240,3 +240,14 @@ class RowSink:
             except StorageError as exc:
                 raise StorageError(str(exc), kept=rows) from exc
         return rows
+
+
+def test_text(row: dict) -> str:
+    """A row's test score as every summary line shows it: with its bootstrap interval, or the
+    word why it has none (a number without its interval reads as more certain than it is)."""
+    low, high = row.get("ci_low"), row.get("ci_high")
+    if low is None or high is None:
+        return f"test {row['test']:.2f} ({row['metric']}, no interval: no predictions kept)"
+    confidence = (row.get("bootstrap") or {}).get("confidence", 0.95)
+    interval = f"{100 * confidence:g}% interval {low:.2f}-{high:.2f}"
+    return f"test {row['test']:.2f} ({interval}, {row['metric']})"

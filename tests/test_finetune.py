@@ -21,8 +21,12 @@ class Stop(Exception):
     pass
 
 
-def stop_at(step_to_stop: int, seen: list):
+def stop_at(step_to_stop: int, seen: list, scoring: list | None = None):
     def progress(phase, step, total, loss, rate):
+        if "scoring" in phase:  # batches of the scoring pass, not training steps
+            if scoring is not None:
+                scoring.append((phase, step, total))
+            return
         seen.append(step)
         if step == step_to_stop:
             raise Stop
@@ -110,12 +114,19 @@ def test_finetune_cell_writes_a_row_and_resumes(tmp_path):
     assert len(ckpts) == 1
     assert ResultsStore(home / "results").rows() == []
 
-    seen = []
+    seen, scoring = [], []
     logs: list = []
     row, recorded = finetune_cell(
-        home, "mnist5k", "efficientnet_lite0", opts, progress=stop_at(-1, seen), log=logs.append
+        home,
+        "mnist5k",
+        "efficientnet_lite0",
+        opts,
+        progress=stop_at(-1, seen, scoring),
+        log=logs.append,
     )
     assert not recorded and seen == [3, 4]
+    scored = [(phase, step, total) for phase, step, total in scoring if "scoring test" in phase]
+    assert scored and scored[-1][1] == scored[-1][2] == row["n_test"]  # scoring moves to its end
     assert any("resuming" in m for m in logs)
     assert not ckpts[0].exists()  # a finished run keeps only its small .done.json
     assert row["aug"] == "finetune" and row["solver"] == "finetune"
@@ -213,3 +224,30 @@ def test_damaged_done_marker_reruns_the_run_instead_of_failing(tmp_path):
     assert again["test"] == first["test"]  # the same seed redone gives the same score
     assert json.loads(done.read_text())["score"] is not None
     assert load_file(str(preds))  # rebuilt, readable
+
+
+def test_the_finetune_summary_line_gives_the_score_with_its_interval(tmp_path):
+    """A number is never shown without its interval: the fine-tune's test predictions are kept,
+    so its summary line carries the bootstrap interval as a probe's does."""
+    from click.testing import CliRunner
+
+    from seabench.cli import cli
+
+    args = ["finetune", "--dataset", "mnist5k", "--backbone", "efficientnet_lite0"]
+    args += ["--home", str(tmp_path / "home"), "--image-size", "32", "--grid", "small"]
+    args += ["--max-steps", "2", "--batch-size", "4", "--subset", "40", "--workers", "0"]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    line = next(x for x in res.output.splitlines() if "finetune seed 0" in x)
+    row = ResultsStore(tmp_path / "home" / "results").rows()[0]
+    assert f"95% interval {row['ci_low']:.2f}-{row['ci_high']:.2f}" in line
+    assert row["ci_low"] <= row["test"] <= row["ci_high"]
+
+
+def test_a_row_without_predictions_says_why_it_has_no_interval():
+    from seabench.results import test_text
+
+    row = {"test": 81.234, "metric": "top1", "ci_low": None, "ci_high": None}
+    assert test_text(row) == "test 81.23 (top1, no interval: no predictions kept)"
+    row |= {"ci_low": 79.5, "ci_high": 83.0, "bootstrap": {"confidence": 0.9}}
+    assert test_text(row) == "test 81.23 (90% interval 79.50-83.00, top1)"

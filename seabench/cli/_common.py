@@ -279,6 +279,11 @@ def finetune_callback(bar: Progress):
     def update(phase: str, step: int, total: int, loss: float, rate: float) -> None:
         if phase not in tasks:
             tasks[phase] = bar.add_task(f"finetune {phase}", total=total, completed=step, rate="")
-        bar.update(tasks[phase], completed=step, rate=f"loss {loss:.3f}  {rate:.1f} img/s")
+        speed = f"{rate:.1f} img/s"
+        bar.update(
+            tasks[phase],
+            completed=step,
+            rate=speed if loss != loss else f"loss {loss:.3f}  {speed}",
+        )
 
     return update

@@ -93,6 +93,7 @@ def finetune(
 
     options(0).check()  # the options too, before torch loads
     from seabench.finetune import finetune_cell
+    from seabench.results import test_text
 
     h = _home(home)
     for seed in range(seeds):
@@ -115,7 +116,7 @@ def finetune(
         err.print(
             f"{row['dataset']} / {row['backbone']} / finetune seed {row['seed']}"
             + (" (already recorded)" if recorded else "")
-            + f": val {val}  test {row['test']:.2f} ({row['metric']}), chosen lr "
+            + f": val {val}  {test_text(row)}, chosen lr "
             f"{row['hparams']['lr']:g} wd {row['hparams']['wd']:g} from "
             f"{row['configs_searched'] or 1} config(s), {row['wall_seconds']:.1f} s",
             highlight=False,

@@ -303,6 +303,8 @@ def _probe_rows(
 
 def _print_rows(rows: list[dict], as_json: bool) -> None:
     """Each row: a JSON object on stdout with --json, and its summary line on stderr."""
+    from seabench.results import test_text
+
     for r in rows:
         if as_json:
             click.echo(json.dumps(r, sort_keys=True))
@@ -310,10 +312,7 @@ def _print_rows(rows: list[dict], as_json: bool) -> None:
         shot = f" {r['shots']}-shot draw {r['draw']}" if "shots" in r else ""
         err.print(
             f"{r['dataset']} / {r['backbone']} / {method}{shot} seed {r['seed']}: "
-            f"val {r['val']:.2f}  test {r['test']:.2f} "
-            f"({100 * r['bootstrap']['confidence']:g}% interval "
-            f"{r['ci_low']:.2f}-{r['ci_high']:.2f}, "
-            f"{r['metric']}), " + _choice(r),
+            f"val {r['val']:.2f}  {test_text(r)}, " + _choice(r),
             highlight=False,
             soft_wrap=True,
             markup=False,

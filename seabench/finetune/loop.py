@@ -27,7 +27,8 @@ from seabench._io import atomic_write
 from seabench.errors import SeabenchError, SeabenchWarning
 from seabench.interrupts import DeferredInterrupt, ignore_interrupts_in_worker
 
-#: progress(phase, step, total_steps, loss, images_per_second)
+#: progress(phase, step, total_steps, loss, images_per_second); scoring calls it per batch with
+#: phase "<tag> scoring <split>", images done and in all, and a NaN loss (there is none).
 Progress = Callable[[str, int, int, float, float], None]
 
 
@@ -281,13 +282,25 @@ def _python_rng(state: list[int]) -> tuple:
 
 @torch.inference_mode()
 def predict(
-    model: nn.Module, data: Dataset, device: str, batch_size: int, workers: int
+    model: nn.Module,
+    data: Dataset,
+    device: str,
+    batch_size: int,
+    workers: int,
+    progress: Progress | None = None,
+    phase: str = "scoring",
 ) -> torch.Tensor:
-    """Logits of every item, in order, with the model in eval mode."""
+    """Logits of every item, in order, with the model in eval mode.
+
+    Scoring a large test split takes a while on a CPU: ``progress`` hears of every batch."""
     model.to(device).eval()
     out = []
     use_amp = device.startswith("cuda")
+    total, done, t0 = len(data), 0, time.perf_counter()
     for images, _ in DataLoader(data, batch_size=batch_size, num_workers=workers):
         with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_amp):
             out.append(model(images.to(device)).float().cpu())
+        done += images.shape[0]
+        if progress:
+            progress(phase, done, total, float("nan"), done / max(time.perf_counter() - t0, 1e-9))
     return torch.cat(out)

@@ -166,7 +166,15 @@ def run_finetune(
             return result
         t0, c0 = time.perf_counter(), time.process_time()
         data = images((score_on,), eval_tf)
-        logits = predict(model, data, device, opts.eval_batch_size, workers)
+        logits = predict(
+            model,
+            data,
+            device,
+            opts.eval_batch_size,
+            workers,
+            progress,
+            f"{tag} scoring {score_on}",
+        )
         if score_on == "test":  # kept with the run, so a resumed run still has them for its row
             probs = torch.sigmoid(logits) if manifest.multilabel else torch.softmax(logits, -1)
             preds = TestPredictions.from_scores(probs, data.labels)
