@@ -7,6 +7,7 @@ themselves are in :mod:`seabench.runner`.
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -229,12 +230,14 @@ def run_recipe(
                 for r in rows:
                     by_shots.setdefault(r["shots"], []).append(r["test"])
                 done = "  ".join(
-                    f"{k}-shot {sum(v) / len(v):.2f}" for k, v in sorted(by_shots.items())
+                    f"{k}-shot {statistics.fmean(v):.2f} ± {_spread(v)}"
+                    for k, v in sorted(by_shots.items())
                 )
                 log(
                     f"probe {where}: "
                     + (
-                        f"{done} (mean of draws, {time.perf_counter() - t0:.1f} s)"
+                        f"{done} (mean ± sd of the draws; intervals in `seabench report`, "
+                        f"{time.perf_counter() - t0:.1f} s)"
                         if rows
                         else "recorded"
                     )
@@ -273,3 +276,8 @@ def run_recipe(
                 )
             )
     return failures
+
+
+def _spread(scores: list[float]) -> str:
+    """The sd of a few-shot score over its draws, or why there is none."""
+    return f"{statistics.stdev(scores):.2f}" if len(scores) > 1 else "? (one draw: no spread)"

@@ -192,3 +192,10 @@ def test_recipe_fewshot_table_and_recorded_draws_are_not_run_again(tmp_path):
         p.write_text(f'datasets = ["d"]\naugs = ["none"]\nbackbones = ["a"]\n[fewshot]\n{bad}\n')
         with pytest.raises(SeabenchError, match=word):
             Recipe.load(p).fewshot_plan()
+
+
+def test_a_recipe_few_shot_line_gives_the_spread_of_its_draws():
+    from seabench.recipe_run import _spread
+
+    assert _spread([40.0, 44.0]) == "2.83"
+    assert _spread([40.0]).endswith("(one draw: no spread)")
