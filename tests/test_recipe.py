@@ -125,6 +125,8 @@ def test_tiny_recipe_runs_skips_and_reports_a_failed_cell(tiny_home, tmp_path):
     rows = ResultsStore(home.results).rows()
     assert sorted(x["aug"] for x in rows) == ["finetune", "none"]
     assert any("features efficientnet_lite0 / mnist5k: cached" in m for m in logs)
+    scored = [m for m in logs if "seed 0: " in m and "recorded" not in m]
+    assert len(scored) == 2 and all("95% interval" in m for m in scored)  # probe and finetune
 
     logs.clear()
     assert len(recipe_run.run_recipe(r, home, logs.append)) == 1

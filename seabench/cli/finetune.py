@@ -110,7 +110,7 @@ def finetune(
                 label=label,
                 skip_recorded=True,
                 progress=finetune_callback(bar),
-                log=lambda m: bar.console.print(m, highlight=False, markup=False),
+                log=lambda m: bar.console.print(m, highlight=False, markup=False, soft_wrap=True),
             )
         val = "-" if row["val"] is None else f"{row['val']:.2f}"
         err.print(

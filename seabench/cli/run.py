@@ -62,7 +62,7 @@ def run(recipe, dry_run, home):
         failures = recipe_run.run_recipe(
             r,
             h,
-            lambda m: bar.console.print(m, highlight=False, markup=False),
+            lambda m: bar.console.print(m, highlight=False, markup=False, soft_wrap=True),
             extract_callback(bar),
             probe_callback(bar),
             finetune_callback(bar),
