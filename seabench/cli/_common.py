@@ -207,7 +207,8 @@ def probe_callback(bar: Progress):
     def start(phase: str, epochs: int) -> Callable[[int], None]:
         if "task" in state:
             bar.update(state["task"], completed=bar.tasks[-1].total)
-        task = state["task"] = bar.add_task(phase, total=epochs, rate="epochs")
+        unit = "epochs" if epochs > 1 else ""  # a one-pass phase (k-NN) counts no epochs
+        task = state["task"] = bar.add_task(phase, total=epochs, rate=unit)
         return lambda n=1: bar.update(task, advance=n)
 
     return start
