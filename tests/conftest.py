@@ -25,3 +25,22 @@ def tiny_home(tmp_path_factory) -> Home:
     h = Home.resolve(tmp_path_factory.mktemp("tiny") / "home")
     runner.extract(h, "mnist5k", "efficientnet_lite0", **TINY)
     return h
+
+
+@pytest.fixture
+def tiny_run_settings():
+    """One fine-tuning run of 6 steps on CPU, for the tests of the training loop itself."""
+    from seabench.finetune.loop import RunSettings
+
+    return RunSettings(
+        lr=0.05,
+        wd=1e-4,
+        steps=6,
+        batch_size=4,
+        momentum=0.9,
+        seed=3,
+        device="cpu",
+        workers=0,
+        checkpoint_every=100,
+        multilabel=False,
+    )

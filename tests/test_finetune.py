@@ -58,24 +58,13 @@ def test_batches_resume_exactly():
     assert sorted(flat) == sorted(list(range(7)) * 3)
 
 
-def test_interrupted_run_resumes_to_the_same_weights(tmp_path):
+def test_interrupted_run_resumes_to_the_same_weights(tmp_path, tiny_run_settings):
     def fresh():
         torch.manual_seed(0)
         random.seed(0)
         return Classifier(nn.Sequential(nn.Linear(6, 8), nn.BatchNorm1d(8), nn.ReLU()), 8, 3)
 
-    s = RunSettings(
-        lr=0.05,
-        wd=1e-4,
-        steps=6,
-        batch_size=4,
-        momentum=0.9,
-        seed=3,
-        device="cpu",
-        workers=0,
-        checkpoint_every=100,
-        multilabel=False,
-    )
+    s = tiny_run_settings
     straight = fresh()
     train(straight, NoisyPoints(), s, tmp_path / "a.pt", "a")
 

@@ -14,20 +14,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from seabench.errors import SeabenchWarning
-from seabench.finetune.loop import Classifier, RunSettings, train
-
-SETTINGS = RunSettings(
-    lr=0.05,
-    wd=1e-4,
-    steps=6,
-    batch_size=4,
-    momentum=0.9,
-    seed=3,
-    device="cpu",
-    workers=0,
-    checkpoint_every=100,
-    multilabel=False,
-)
+from seabench.finetune.loop import Classifier, train
 
 
 class Points(Dataset):
@@ -77,9 +64,11 @@ def weights(model: Classifier) -> dict:
 
 
 @pytest.mark.parametrize("where", ["drawing a batch", "after the forward pass"])
-def test_ctrl_c_inside_a_step_resumes_to_the_uninterrupted_weights(tmp_path, where):
+def test_ctrl_c_inside_a_step_resumes_to_the_uninterrupted_weights(
+    tmp_path, where, tiny_run_settings
+):
     straight = fresh()
-    train(straight, Points(), SETTINGS, tmp_path / "straight.pt", "a")
+    train(straight, Points(), tiny_run_settings, tmp_path / "straight.pt", "a")
 
     ckpt = tmp_path / "run.pt"
     if where == "drawing a batch":
@@ -87,43 +76,45 @@ def test_ctrl_c_inside_a_step_resumes_to_the_uninterrupted_weights(tmp_path, whe
     else:
         model, data = fresh(press_in_forward=3), Points()
     with pytest.raises(KeyboardInterrupt):
-        train(model, data, SETTINGS, ckpt, "b")
+        train(model, data, tiny_run_settings, ckpt, "b")
     assert ckpt.is_file(), "the finished steps were not kept"
     kept = torch.load(ckpt, weights_only=True)["step"]
-    assert 1 <= kept < SETTINGS.steps
+    assert 1 <= kept < tiny_run_settings.steps
 
     random.seed(123)  # whatever ran in between must not matter
     torch.manual_seed(123)
     resumed = fresh()
-    cost = train(resumed, Points(), SETTINGS, ckpt, "b")
-    assert cost["steps"] == SETTINGS.steps
+    cost = train(resumed, Points(), tiny_run_settings, ckpt, "b")
+    assert cost["steps"] == tiny_run_settings.steps
     for (name, a), b in zip(weights(straight).items(), weights(resumed).values(), strict=True):
         assert torch.equal(a, b), f"{name} differs from the uninterrupted run ({where})"
 
 
 @pytest.mark.parametrize("damage", [b"", b"PK\x03\x04 truncated", b"not a checkpoint at all"])
-def test_damaged_checkpoint_starts_the_run_over_with_one_warning(tmp_path, damage):
+def test_damaged_checkpoint_starts_the_run_over_with_one_warning(
+    tmp_path, damage, tiny_run_settings
+):
     straight = fresh()
-    train(straight, Points(), SETTINGS, tmp_path / "straight.pt", "a")
+    train(straight, Points(), tiny_run_settings, tmp_path / "straight.pt", "a")
     ckpt = tmp_path / "run.pt"
     ckpt.write_bytes(damage)
     rerun = fresh()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        train(rerun, Points(), SETTINGS, ckpt, "b")
+        train(rerun, Points(), tiny_run_settings, ckpt, "b")
     said = [str(w.message) for w in caught if issubclass(w.category, SeabenchWarning)]
     assert len(said) == 1 and str(ckpt) in said[0] and "damaged" in said[0]
     for (name, a), b in zip(weights(straight).items(), weights(rerun).values(), strict=True):
         assert torch.equal(a, b), name
 
 
-def test_a_checkpoint_of_another_shape_of_dict_is_not_half_loaded(tmp_path):
+def test_a_checkpoint_of_another_shape_of_dict_is_not_half_loaded(tmp_path, tiny_run_settings):
     ckpt = tmp_path / "run.pt"
     torch.save({"model": {}}, ckpt)  # loads, but is not a run's state
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        cost = train(fresh(), Points(), SETTINGS, ckpt, "b")
-    assert cost["steps"] == SETTINGS.steps
+        cost = train(fresh(), Points(), tiny_run_settings, ckpt, "b")
+    assert cost["steps"] == tiny_run_settings.steps
     assert any("damaged" in str(w.message) for w in caught)
 
 
