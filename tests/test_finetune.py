@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 
@@ -13,7 +14,7 @@ from torch.utils.data import Dataset
 
 from seabench.errors import SeabenchError
 from seabench.finetune import FinetuneOptions, finetune_cell
-from seabench.finetune.loop import Classifier, ResumableBatches, RunSettings, train
+from seabench.finetune.loop import Classifier, ResumableBatches, train
 from seabench.results import ResultsStore
 
 
@@ -157,20 +158,9 @@ def test_search_selects_on_val_and_grid_rules(tmp_path):
 
 
 @pytest.mark.parametrize("workers", [0, 2])
-def test_same_seed_same_weights_whatever_the_global_rngs(tmp_path, workers):
+def test_same_seed_same_weights_whatever_the_global_rngs(tmp_path, workers, tiny_run_settings):
     """Python's random (timm's crops), torch and each loader worker follow the run's seed."""
-    s = RunSettings(
-        lr=0.05,
-        wd=1e-4,
-        steps=6,
-        batch_size=4,
-        momentum=0.9,
-        seed=3,
-        device="cpu",
-        workers=workers,
-        checkpoint_every=100,
-        multilabel=False,
-    )
+    s = dataclasses.replace(tiny_run_settings, workers=workers)
     models = []
     for i, outside in enumerate((11, 12345)):
         torch.manual_seed(0)
